@@ -1,0 +1,1 @@
+"""Thin, typed wrappers over Linux kernel interfaces. No policy lives here."""

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Longboat needs on a Debian 12 host, as root, idempotently:
+# Debian packages, then a virtual environment in .venv with longboat installed editable.
+# Sourced by demo.sh and test.sh; safe to run any number of times.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$top/.venv"
+
+# Runtime needs: busybox-static (base images), tini (--init), iproute2 and nftables
+# (networking). Test needs: runc (the oracle for longboat-runtime).
+apt_packages=(python3 python3-venv python3-dev gcc busybox-static tini iproute2 nftables runc
+              procps)
+
+need_install=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || need_install+=("$pkg")
+done
+if [ "${#need_install[@]}" -gt 0 ]; then
+  echo "==> installing Debian packages: ${need_install[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_install[@]}"
+fi
+
+# Re-install into the venv only when the project's metadata changed.
+stamp="$venv/.longboat-installed"
+want=$(sha256sum "$top/pyproject.toml" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ]; then
+  echo "==> creating virtual environment $venv"
+  python3 -m venv "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing longboat and its test tools into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -e "$top[test]"
+  echo "$want" > "$stamp"
+fi
+export PATH="$venv/bin:$PATH"

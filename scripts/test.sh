@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's test command: lint, type-check, then unit + integration + e2e tests.
+# Benchmarks are not part of it (pytest -m bench runs them).
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=setup.sh
+source "$top/scripts/setup.sh"
+cd "$top"
+
+echo "==> ruff"
+ruff check runtime tests
+echo "==> mypy"
+mypy
+echo "==> pytest"
+exec pytest "$@"
