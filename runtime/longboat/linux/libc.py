@@ -71,9 +71,9 @@ O_PATH = 0o10000000
 
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "setns": 308, "openat2": 437, "capget": 125,
-               "capset": 126, "pidfd_open": 434},
+               "capset": 126, "pidfd_open": 434, "close_range": 436},
     "aarch64": {"pivot_root": 41, "setns": 268, "openat2": 437, "capget": 90,
-                "capset": 91, "pidfd_open": 434},
+                "capset": 91, "pidfd_open": 434, "close_range": 436},
 }
 _NR = _SYSCALLS.get(platform.machine(), {})
 
@@ -154,6 +154,13 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, resolve)
     return _syscall("openat2", ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
                     ctypes.c_size_t(ctypes.sizeof(how)))
+
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    _syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags))
 
 
 def pidfd_open(pid: int) -> int:

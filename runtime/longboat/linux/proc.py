@@ -1,0 +1,73 @@
+"""Facts about processes read from /proc, and waiting on processes we are not parent of."""
+
+from __future__ import annotations
+
+import os
+import select
+
+from longboat.linux import libc
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat);
+    with the pid it identifies a process across pid reuse. None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[19])
+
+
+def state(pid: int) -> str | None:
+    """The one-letter scheduler state (R, S, Z, ...), or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return data[data.rindex(b")") + 2:].split()[0].decode()
+
+
+def is_alive(pid: int, expected_start: int | None = None) -> bool:
+    """True while the process runs (a zombie counts as dead), and is the one expected."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return False
+    return expected_start is None or int(fields[19]) == expected_start
+
+
+def wait_exit(pid: int, timeout: float | None) -> bool:
+    """Wait until a process (not necessarily our child) exits; True if it did in time."""
+    try:
+        fd = libc.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
+    finally:
+        os.close(fd)
+
+
+def exit_code(status: int) -> int:
+    """A shell-style exit code from a wait status: the code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def wait_readable(fd: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(int(timeout * 1000)))

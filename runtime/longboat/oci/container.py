@@ -1,0 +1,431 @@
+"""The runtime as a library: create, start, state, kill, delete, exec, pause, resume, ps,
+update. The ``longboat-runtime`` CLI is a thin shell over this class, and the engine calls
+it in-process, so a container costs a fork, not a new interpreter.
+
+Whoever calls ``create`` or ``exec`` should be a child subreaper (the CLI's ``run`` and
+``exec`` make themselves one; the engine is one): the container's init and exec'd
+processes are grandchildren, and their exit status goes to the nearest subreaper.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from longboat.cgroups import Cgroup, open_cgroup
+from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
+from longboat.linux import libc, proc
+from longboat.oci import child
+from longboat.oci.hooks import run_hooks
+from longboat.oci.spec import load_config
+from longboat.oci.state import (
+    ContainerRecord,
+    StateStore,
+    oci_state,
+    status_of,
+)
+from longboat.oci.sync import Channel, ChildFailed
+
+
+@dataclass
+class Created:
+    pid: int
+    warnings: list[str]
+    pty_master: int | None = None   # when a terminal was asked for without a console socket
+
+
+@dataclass
+class Executed:
+    pid: int
+    pty_master: int | None = None
+
+
+def signal_number(value: str | int) -> int:
+    """9, "9", "KILL", "SIGKILL" -> 9."""
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"unknown signal {value!r}") from None
+
+
+class Runtime:
+    def __init__(self, root: str | None = None) -> None:
+        self.store = StateStore(root) if root else StateStore()
+
+    # -- queries ---------------------------------------------------------------------
+    def cgroup_of(self, record: ContainerRecord) -> Cgroup:
+        return open_cgroup(record.cgroup_path)
+
+    def status(self, record: ContainerRecord) -> str:
+        cgroup = self.cgroup_of(record)
+        frozen = cgroup.exists() and cgroup.frozen()
+        return status_of(self.store, record, frozen)
+
+    def state(self, container_id: str) -> dict[str, Any]:
+        record = self.store.load(container_id)
+        state = oci_state(record, self.status(record))
+        cgroup = self.cgroup_of(record)
+        if cgroup.exists():
+            # Not in the OCI state schema's required set; runc-style extra, for supervisors.
+            state["oomKilled"] = cgroup.oom_kills() > 0
+        return state
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for container_id in self.store.ids():
+            try:
+                out.append(self.state(container_id))
+            except NotFound:
+                # reserved but not yet created (or a create that is failing right now)
+                out.append({"ociVersion": "1.1.0", "id": container_id, "status": "creating",
+                            "pid": 0, "bundle": "", "created": "", "owner": ""})
+        return out
+
+    # -- lifecycle -------------------------------------------------------------------
+    def create(self, container_id: str, bundle: str, *, pid_file: str | None = None,
+               console_socket: str | None = None, preserve_fds: int = 0) -> Created:
+        bundle = os.path.abspath(bundle)
+        config = load_config(bundle)
+        warnings: list[str] = []
+        if not config.get("process"):
+            raise InvalidArgument("config.json: process: required to create a container")
+        kinds = [ns["type"] for ns in (config.get("linux") or {}).get("namespaces") or []]
+        if "mount" not in kinds:
+            raise InvalidArgument(
+                "config.json: linux.namespaces: longboat-runtime needs a mount namespace")
+        root_path = config["root"]["path"]
+        rootfs = root_path if os.path.isabs(root_path) else os.path.join(bundle, root_path)
+        state_dir = self.store.reserve(container_id)
+        cgroup_path = (config.get("linux") or {}).get("cgroupsPath") or f"/longboat/{container_id}"
+        if not cgroup_path.startswith("/"):
+            cgroup_path = "/" + cgroup_path
+        cgroup: Cgroup | None = None
+        record: ContainerRecord | None = None
+        console_sock = None
+        init_pid = 0
+        try:
+            os.mkfifo(self.store.fifo_path(container_id), 0o600)
+            cgroup = open_cgroup(cgroup_path)
+            cgroup.create()
+            cgroup.set(device_rules(config))
+            if console_socket:
+                from longboat.oci import console
+
+                console_sock = console.connect(console_socket)
+            parent, kid = Channel.pair()
+            stage1 = os.fork()
+            if stage1 == 0:
+                parent.close()
+                child.create_stage1(kid, config, bundle, rootfs, cgroup, state_dir,
+                                    console_sock, preserve_fds)
+            kid.close()
+            if console_sock is not None:
+                console_sock.close()
+                console_sock = None
+            try:
+                record = ContainerRecord(
+                    id=container_id, bundle=bundle, rootfs=rootfs, pid=0, init_start=0,
+                    created=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    cgroup_path=cgroup_path, config=config,
+                    annotations=dict(config.get("annotations") or {}))
+                pty_master = self._drive_create(parent, stage1, record, config)
+            finally:
+                parent.close()
+                _reap(stage1)
+            init_pid = record.pid
+            self.store.save(record)
+            if pid_file:
+                _write_atomic(pid_file, f"{record.pid}")
+            return Created(record.pid, warnings, pty_master)
+        except BaseException:
+            if init_pid or (record and record.pid):
+                _kill_quietly(record.pid if record else init_pid)
+            if cgroup is not None:
+                cgroup.signal_all(signal.SIGKILL)
+                cgroup.destroy()
+            if console_sock is not None:
+                console_sock.close()
+            self.store.remove(container_id)
+            raise
+
+    def _drive_create(self, chan: Channel, stage1: int, record: ContainerRecord,
+                      config: dict[str, Any]) -> int | None:
+        """Answer the children's requests until the init reports it is created."""
+        pty_master = None
+        hooks_asked = False
+        while True:
+            msg, fds = chan.recv()
+            if msg is None:
+                raise SystemFault("container init exited before it was created")
+            kind = msg["type"]
+            if kind == "error":
+                raise ChildFailed(msg["message"], msg.get("status", 500))
+            if kind == "userns":
+                self._write_id_maps(msg["pid"], config)
+                chan.send("ok")
+            elif kind == "pid":
+                record.pid = msg["pid"]
+                record.init_start = proc.start_time(record.pid) or 0
+            elif kind == "hooks":
+                hooks_asked = True
+            elif kind == "pty":
+                pty_master = fds[0]
+            elif kind == "created":
+                return pty_master
+            if hooks_asked and record.pid:
+                hooks_asked = False
+                state = oci_state(record, "creating")
+                run_hooks(config, "prestart", state)
+                run_hooks(config, "createRuntime", state)
+                chan.send("ok", state=oci_state(record, "created"))
+
+    @staticmethod
+    def _write_id_maps(pid: int, config: dict[str, Any]) -> None:
+        linux = config.get("linux") or {}
+        for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+            lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n"
+                            for m in linux.get(key) or [])
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(lines)
+
+    def start(self, container_id: str) -> list[str]:
+        record = self.store.load(container_id)
+        status = self.status(record)
+        if status != "created":
+            raise Conflict(f"cannot start a container that is {status} (only a created one)")
+        fifo_path = self.store.fifo_path(container_id)
+        fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    if os.read(fd, 1):
+                        break
+                except BlockingIOError:
+                    pass
+                if not proc.is_alive(record.pid, record.init_start):
+                    raise SystemFault(f"container {container_id} init exited before start")
+                if time.monotonic() > deadline:
+                    raise SystemFault(f"container {container_id} init did not answer start")
+                proc.wait_readable(fd, 0.05)
+        finally:
+            os.close(fd)
+            os.unlink(fifo_path)
+        return run_hooks(record.config, "poststart", oci_state(record, "running"))
+
+    def kill(self, container_id: str, sig: str | int = "SIGTERM", *, all_processes: bool = False
+             ) -> None:
+        record = self.store.load(container_id)
+        number = signal_number(sig)
+        status = self.status(record)
+        if status == "stopped":
+            raise Conflict(f"container {container_id} is not running")
+        cgroup = self.cgroup_of(record)
+        if all_processes:
+            cgroup.signal_all(number)
+            if status == "paused" and number == signal.SIGKILL:
+                cgroup.thaw()
+            return
+        try:
+            os.kill(record.pid, number)
+        except ProcessLookupError:
+            raise Conflict(f"container {container_id} is not running") from None
+
+    def delete(self, container_id: str, *, force: bool = False) -> list[str]:
+        record = self.store.load(container_id)
+        status = self.status(record)
+        cgroup = self.cgroup_of(record)
+        if status in ("running", "paused") and not force:
+            raise Conflict(f"cannot delete container {container_id} that is not stopped: "
+                           f"{status}")
+        if status != "stopped":
+            if cgroup.exists():
+                cgroup.signal_all(signal.SIGKILL)
+                if status == "paused":
+                    cgroup.thaw()
+            _kill_quietly(record.pid)
+            if not proc.wait_exit(record.pid, 10):
+                raise SystemFault(f"container {container_id}: init did not die after SIGKILL")
+        if cgroup.exists():
+            cgroup.signal_all(signal.SIGKILL)
+            cgroup.destroy()
+        warnings = run_hooks(record.config, "poststop", oci_state(record, "stopped"))
+        self.store.remove(container_id)
+        return warnings
+
+    def pause(self, container_id: str) -> None:
+        record = self.store.load(container_id)
+        status = self.status(record)
+        if status != "running":
+            raise Conflict(f"cannot pause container {container_id}: it is {status}")
+        self.cgroup_of(record).freeze()
+
+    def resume(self, container_id: str) -> None:
+        record = self.store.load(container_id)
+        status = self.status(record)
+        if status != "paused":
+            raise Conflict(f"cannot resume container {container_id}: it is {status}")
+        self.cgroup_of(record).thaw()
+
+    def pids(self, container_id: str) -> list[int]:
+        record = self.store.load(container_id)
+        return self.cgroup_of(record).pids()
+
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        record = self.store.load(container_id)
+        if self.status(record) == "stopped":
+            raise Conflict(f"container {container_id} is not running")
+        self.cgroup_of(record).set(resources)
+        linux = record.config.setdefault("linux", {})
+        merged = linux.setdefault("resources", {})
+        for key, value in resources.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
+        self.store.save(record)
+
+    def exec(self, container_id: str, spec: dict[str, Any], *, console_socket: str | None = None,
+             pid_file: str | None = None, preserve_fds: int = 0) -> Executed:
+        """Start ``spec`` (an OCI process) inside a running container."""
+        record = self.store.load(container_id)
+        status = self.status(record)
+        if status not in ("running", "created"):
+            raise Conflict(f"cannot exec in a {status} container")
+        if not spec.get("args"):
+            raise InvalidArgument("process.args: the command to execute is missing")
+        kinds = [ns["type"] for ns in record.namespaces]
+        cgroup = self.cgroup_of(record)
+        console_sock = None
+        if console_socket:
+            from longboat.oci import console
+
+            console_sock = console.connect(console_socket)
+        parent, kid = Channel.pair()
+        stage1 = os.fork()
+        if stage1 == 0:
+            parent.close()
+            child.exec_stage1(kid, record.pid, kinds, cgroup, spec, console_sock, preserve_fds)
+        kid.close()
+        if console_sock is not None:
+            console_sock.close()
+        pid = 0
+        pty_master = None
+        try:
+            msg, _ = parent.expect("pid")
+            pid = msg["pid"]
+            while True:
+                msg, fds = parent.recv()
+                if msg is None:
+                    break   # the channel closed at exec: the process runs
+                if msg["type"] == "pty":
+                    pty_master = fds[0]
+                    continue
+                if msg["type"] == "error":
+                        raise ChildFailed(msg["message"], msg.get("status", 500))
+        except BaseException:
+            if pid:
+                _kill_quietly(pid)
+            raise
+        finally:
+            parent.close()
+            _reap(stage1)
+        if pid_file:
+            _write_atomic(pid_file, str(pid))
+        return Executed(pid, pty_master)
+
+
+def exec_process(record_config: dict[str, Any], args: list[str], *, env: list[str] | None = None,
+                 cwd: str | None = None, user: str | None = None, tty: bool = False,
+                 additional_gids: list[int] | None = None, caps: list[str] | None = None,
+                 no_new_privs: bool = False) -> dict[str, Any]:
+    """The process for ``exec``: the container's own process settings as a base (like
+    runc), with the given overrides."""
+    base = dict(record_config.get("process") or {})
+    spec: dict[str, Any] = {
+        "terminal": tty,
+        "args": list(args),
+        "env": list(base.get("env") or []) + list(env or []),
+        "cwd": cwd or base.get("cwd") or "/",
+        "user": dict(base.get("user") or {"uid": 0, "gid": 0}),
+        "capabilities": {k: list(v) for k, v in (base.get("capabilities") or {}).items()},
+        "noNewPrivileges": bool(base.get("noNewPrivileges")) or no_new_privs,
+        "rlimits": list(base.get("rlimits") or []),
+    }
+    if user:
+        uid, _, gid = user.partition(":")
+        try:
+            spec["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        except ValueError:
+            raise InvalidArgument(f"--user {user}: expected UID[:GID] as numbers") from None
+    if additional_gids:
+        spec["user"]["additionalGids"] = list(additional_gids)
+    for cap in caps or []:
+        for name in ("bounding", "effective", "permitted", "ambient", "inheritable"):
+            spec["capabilities"].setdefault(name, [])
+            if cap not in spec["capabilities"][name]:
+                spec["capabilities"][name].append(cap)
+    return spec
+
+
+# Devices every container may use whatever its config's device rules say, after them
+# (runc's list): mknod of any node, the default nodes, ptys and the console.
+_ALWAYS_ALLOWED = (
+    ("c", None, None, "m"), ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
+    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"),
+    ("c", 136, None, "rwm"),
+)
+
+
+def device_rules(config: dict[str, Any]) -> dict[str, Any]:
+    """The config's resources with the device rules completed: its own rules, then the
+    always-allowed devices, then the devices it asks to be created."""
+    linux = config.get("linux") or {}
+    resources = dict(linux.get("resources") or {})
+    rules = list(resources.get("devices") or [])
+    rules += [{"allow": True, "type": t, "major": ma, "minor": mi, "access": a}
+              for t, ma, mi, a in _ALWAYS_ALLOWED]
+    rules += [{"allow": True, "type": d.get("type", "c"), "major": d.get("major"),
+               "minor": d.get("minor"), "access": "rwm"}
+              for d in linux.get("devices") or [] if d.get("type") in ("c", "b", "u")]
+    resources["devices"] = [{k: v for k, v in r.items() if v is not None} for r in rules]
+    return resources
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_quietly(pid: int) -> None:
+    if pid > 0:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def become_subreaper() -> None:
+    libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)

@@ -1,0 +1,135 @@
+"""The runtime's record of each container: ``ROOT/ID/state.json`` and the exec fifo.
+
+The record is written once the container is created and rewritten atomically (temp
+file, fsync, rename). The status is never stored: it is derived from the kernel each
+time it is read (is the init process alive and the same one? is the fifo still there?
+is the cgroup frozen?), so it cannot go stale when a process dies behind our back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from longboat.errors import Conflict, InvalidArgument, NotFound
+from longboat.linux import proc
+
+DEFAULT_ROOT = "/run/longboat-runtime"
+OCI_VERSION = "1.1.0"
+FIFO = "exec.fifo"
+STATE_FILE = "state.json"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$")
+
+
+def check_id(container_id: str) -> None:
+    if not _ID.match(container_id) or container_id in (".", ".."):
+        raise InvalidArgument(
+            f"invalid container id {container_id!r}: use letters, digits, '_', '.', '+', '-'")
+
+
+@dataclass
+class ContainerRecord:
+    """What the runtime remembers of a container between invocations."""
+
+    id: str
+    bundle: str
+    rootfs: str
+    pid: int
+    init_start: int
+    created: str
+    cgroup_path: str
+    config: dict[str, Any]
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner: str = ""
+
+    @property
+    def namespaces(self) -> list[dict[str, str]]:
+        linux: dict[str, Any] = self.config.get("linux") or {}
+        return list(linux.get("namespaces") or [])
+
+
+class StateStore:
+    """The directory of container records (runc's ``--root``)."""
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = root
+
+    def dir(self, container_id: str) -> str:
+        check_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def reserve(self, container_id: str) -> str:
+        """Claim an id: make its directory, or fail if it exists (atomic by mkdir)."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = self.dir(container_id)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            raise Conflict(f"container with id {container_id!r} already exists") from None
+        return path
+
+    def save(self, record: ContainerRecord) -> None:
+        path = os.path.join(self.dir(record.id), STATE_FILE)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, json.dumps(asdict(record)).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+
+    def load(self, container_id: str) -> ContainerRecord:
+        path = os.path.join(self.dir(container_id), STATE_FILE)
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read())
+        except FileNotFoundError:
+            raise NotFound(f"container {container_id!r} does not exist") from None
+        return ContainerRecord(**data)
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.isdir(self.dir(container_id))
+
+    def ids(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.root)
+                          if os.path.isdir(os.path.join(self.root, n)))
+        except FileNotFoundError:
+            return []
+
+    def remove(self, container_id: str) -> None:
+        shutil.rmtree(self.dir(container_id), ignore_errors=True)
+
+    def fifo_path(self, container_id: str) -> str:
+        return os.path.join(self.dir(container_id), FIFO)
+
+
+def status_of(store: StateStore, record: ContainerRecord, frozen: bool) -> str:
+    """creating/created/running/paused/stopped, as the kernel sees it now."""
+    if not proc.is_alive(record.pid, record.init_start):
+        return "stopped"
+    if os.path.exists(store.fifo_path(record.id)):
+        return "created"
+    return "paused" if frozen else "running"
+
+
+def oci_state(record: ContainerRecord, status: str) -> dict[str, Any]:
+    """The state document of the OCI runtime spec (plus runc's rootfs/created/owner)."""
+    state: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "id": record.id,
+        "status": status,
+        "pid": 0 if status == "stopped" else record.pid,
+        "bundle": record.bundle,
+        "rootfs": record.rootfs,
+        "created": record.created,
+        "owner": record.owner,
+    }
+    if record.annotations:
+        state["annotations"] = record.annotations
+    return state
