@@ -35,4 +35,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -e "$top[test]"
   echo "$want" > "$stamp"
 fi
+# Byte-compile our own sources: the CLIs start many times a second and must not pay for
+# compiling (PYTHONDONTWRITEBYTECODE, if set, would keep imports from caching it).
+"$venv/bin/python" -m compileall -q "$top/runtime/longboat" >/dev/null
 export PATH="$venv/bin:$PATH"

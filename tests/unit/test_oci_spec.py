@@ -535,6 +535,17 @@ def test_load_config_reads_and_validates(bundle: Path) -> None:
         spec.load_config(str(bundle))
 
 
+def test_load_config_with_warnings_returns_them(bundle: Path) -> None:
+    config = spec.default_spec()
+    config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
+    (bundle / "config.json").write_text(json.dumps(config))
+    loaded, warnings = spec.load_config_with_warnings(str(bundle))
+    assert loaded == config
+    assert warnings == ["config.json: linux.seccomp is ignored (longboat-runtime does not "
+                        "support seccomp yet)"]
+    assert spec.load_config(str(bundle)) == config
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (None, r"config\.json: no such file"),
     (b'{\n  "ociVersion": "1.0.0",\n  "root": }', r"invalid JSON at line 3, column 11"),

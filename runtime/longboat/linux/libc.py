@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -75,7 +74,8 @@ _SYSCALLS = {
     "aarch64": {"pivot_root": 41, "setns": 268, "openat2": 437, "capget": 90,
                 "capset": 91, "pidfd_open": 434, "close_range": 436},
 }
-_NR = _SYSCALLS.get(platform.machine(), {})
+_MACHINE = os.uname().machine
+_NR = _SYSCALLS.get(_MACHINE, {})
 
 
 def _check(result: int, name: str) -> int:
@@ -89,7 +89,7 @@ def _syscall(name: str, *args: object) -> int:
     try:
         number = _NR[name]
     except KeyError:
-        raise OSError(38, f"{name}: unsupported architecture {platform.machine()}") from None
+        raise OSError(38, f"{name}: unsupported architecture {_MACHINE}") from None
     return _check(_libc.syscall(ctypes.c_long(number), *args), name)
 
 

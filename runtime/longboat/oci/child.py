@@ -18,9 +18,7 @@ import os
 import socket
 import sys
 import traceback
-from typing import Any, NoReturn
 
-from longboat.cgroups import Cgroup
 from longboat.errors import LongboatError
 from longboat.linux import libc, namespaces
 from longboat.oci import console, process
@@ -28,6 +26,12 @@ from longboat.oci.hooks import run_hooks
 from longboat.oci.rootfs import RootfsBuilder
 from longboat.oci.state import FIFO
 from longboat.oci.sync import Channel
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from longboat.cgroups import Cgroup
 
 
 def _fail(chan: Channel, exc: BaseException) -> NoReturn:

@@ -13,8 +13,10 @@ import socket
 import struct
 import termios
 from collections.abc import Iterator
-from typing import Any
 
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any
 
 def open_pty(console_size: dict[str, int] | None) -> tuple[int, int, str]:
     """(master, slave, slave name), made through the current root's /dev/ptmx; the slave

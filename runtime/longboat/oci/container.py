@@ -12,16 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
-from longboat.cgroups import Cgroup, open_cgroup
+from longboat.cgroups import open_cgroup
 from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
 from longboat.linux import libc, proc
-from longboat.oci import child
 from longboat.oci.hooks import run_hooks
-from longboat.oci.spec import load_config
 from longboat.oci.state import (
     ContainerRecord,
     StateStore,
@@ -30,18 +25,25 @@ from longboat.oci.state import (
 )
 from longboat.oci.sync import Channel, ChildFailed
 
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
+    from longboat.cgroups import Cgroup
+
+
 class Created:
-    pid: int
-    warnings: list[str]
-    pty_master: int | None = None   # when a terminal was asked for without a console socket
+    def __init__(self, pid: int, warnings: list[str], pty_master: int | None = None) -> None:
+        self.pid = pid
+        self.warnings = warnings
+        # the terminal's master, when one was asked for without a console socket
+        self.pty_master = pty_master
 
 
-@dataclass
 class Executed:
-    pid: int
-    pty_master: int | None = None
+    def __init__(self, pid: int, pty_master: int | None = None) -> None:
+        self.pid = pid
+        self.pty_master = pty_master
 
 
 def signal_number(value: str | int) -> int:
@@ -94,9 +96,11 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------------
     def create(self, container_id: str, bundle: str, *, pid_file: str | None = None,
                console_socket: str | None = None, preserve_fds: int = 0) -> Created:
+        from longboat.oci import child
+        from longboat.oci.spec import load_config_with_warnings
+
         bundle = os.path.abspath(bundle)
-        config = load_config(bundle)
-        warnings: list[str] = []
+        config, warnings = load_config_with_warnings(bundle)
         if not config.get("process"):
             raise InvalidArgument("config.json: process: required to create a container")
         kinds = [ns["type"] for ns in (config.get("linux") or {}).get("namespaces") or []]
@@ -135,7 +139,7 @@ class Runtime:
             try:
                 record = ContainerRecord(
                     id=container_id, bundle=bundle, rootfs=rootfs, pid=0, init_start=0,
-                    created=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    created=_now_rfc3339(),
                     cgroup_path=cgroup_path, config=config,
                     annotations=dict(config.get("annotations") or {}))
                 pty_master = self._drive_create(parent, stage1, record, config)
@@ -298,6 +302,8 @@ class Runtime:
     def exec(self, container_id: str, spec: dict[str, Any], *, console_socket: str | None = None,
              pid_file: str | None = None, preserve_fds: int = 0) -> Executed:
         """Start ``spec`` (an OCI process) inside a running container."""
+        from longboat.oci import child
+
         record = self.store.load(container_id)
         status = self.status(record)
         if status not in ("running", "created"):
@@ -401,6 +407,11 @@ def device_rules(config: dict[str, Any]) -> dict[str, Any]:
               for d in linux.get("devices") or [] if d.get("type") in ("c", "b", "u")]
     resources["devices"] = [{k: v for k, v in r.items() if v is not None} for r in rules]
     return resources
+
+
+def _now_rfc3339() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
 def _reap(pid: int) -> None:

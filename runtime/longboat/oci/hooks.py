@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from longboat.errors import LongboatError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # Where each hook runs (runtime spec, "POSIX-platform Hooks"):
 #   prestart, createRuntime, poststart, poststop: the runtime's namespaces, by the runtime;

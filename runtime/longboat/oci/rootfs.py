@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from longboat.errors import InvalidArgument
 from longboat.linux import fs, libc
 from longboat.oci.spec import parse_mount_options
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _PROPAGATION = {
     "shared": libc.MS_SHARED, "rshared": libc.MS_SHARED | libc.MS_REC,

@@ -338,8 +338,14 @@ def _refuse_constant(name: str) -> NoReturn:
 def load_config(bundle: str, *, require_process: bool = True) -> dict[str, Any]:
     """Read, parse and :func:`validate` ``bundle/config.json``; return the config.
 
-    Warnings from :func:`validate` are dropped here: call it yourself to show them.
+    Warnings are dropped: use :func:`load_config_with_warnings` to show them.
     """
+    return load_config_with_warnings(bundle, require_process=require_process)[0]
+
+
+def load_config_with_warnings(bundle: str, *, require_process: bool = True,
+                              ) -> tuple[dict[str, Any], list[str]]:
+    """:func:`load_config`, also returning :func:`validate`'s warnings."""
     path = os.path.join(bundle, CONFIG_FILE)
     try:
         with open(path, "rb") as f:
@@ -358,8 +364,7 @@ def load_config(bundle: str, *, require_process: bool = True) -> dict[str, Any]:
             f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except ValueError as e:  # NaN / Infinity
         raise InvalidArgument(f"{path}: invalid JSON: {e}") from None
-    validate(config, bundle, require_process=require_process)
-    return config
+    return config, validate(config, bundle, require_process=require_process)
 
 
 # --------------------------------------------------------------------------------------

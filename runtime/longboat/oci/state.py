@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from longboat.errors import Conflict, InvalidArgument, NotFound
 from longboat.linux import proc
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 DEFAULT_ROOT = "/run/longboat-runtime"
 OCI_VERSION = "1.1.0"
@@ -31,20 +33,28 @@ def check_id(container_id: str) -> None:
             f"invalid container id {container_id!r}: use letters, digits, '_', '.', '+', '-'")
 
 
-@dataclass
 class ContainerRecord:
     """What the runtime remembers of a container between invocations."""
 
-    id: str
-    bundle: str
-    rootfs: str
-    pid: int
-    init_start: int
-    created: str
-    cgroup_path: str
-    config: dict[str, Any]
-    annotations: dict[str, str] = field(default_factory=dict)
-    owner: str = ""
+    FIELDS = ("id", "bundle", "rootfs", "pid", "init_start", "created", "cgroup_path",
+              "config", "annotations", "owner")
+
+    def __init__(self, id: str, bundle: str, rootfs: str, pid: int, init_start: int,
+                 created: str, cgroup_path: str, config: dict[str, Any],
+                 annotations: dict[str, str] | None = None, owner: str = "") -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.pid = pid
+        self.init_start = init_start
+        self.created = created
+        self.cgroup_path = cgroup_path
+        self.config = config
+        self.annotations = annotations or {}
+        self.owner = owner
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     @property
     def namespaces(self) -> list[dict[str, str]]:
@@ -77,7 +87,7 @@ class StateStore:
         tmp = path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, json.dumps(asdict(record)).encode())
+            os.write(fd, json.dumps(record.as_dict()).encode())
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -103,6 +113,8 @@ class StateStore:
             return []
 
     def remove(self, container_id: str) -> None:
+        import shutil
+
         shutil.rmtree(self.dir(container_id), ignore_errors=True)
 
     def fifo_path(self, container_id: str) -> str:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
 
 from longboat.errors import LongboatError, SystemFault
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _MAX = 65536
 
