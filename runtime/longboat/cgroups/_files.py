@@ -108,18 +108,24 @@ def procs_below(directory: str) -> set[int]:
     return found
 
 
-def move_process(directory: str, pid: int) -> None:
-    """Write ``pid`` into ``directory/cgroup.procs``: the whole thread group moves."""
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+def move_process(directory: str, pid: int, *, name: str = "cgroup.procs") -> None:
+    """Write ``pid`` into ``directory/name``: ``cgroup.procs`` moves the whole thread
+    group; pid 0 means the caller (with ``tasks``, only the calling thread)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid < 0:
         raise InvalidArgument(f"not a process id: {pid!r}")
     try:
-        write(directory, "cgroup.procs", str(pid), field="pid")
+        write(directory, name, str(pid), field="pid")
     except (InvalidArgument, SystemFault) as exc:
-        if not _alive(pid):
+        if pid and not _alive(pid):
             raise NotFound(f"process {pid} does not exist") from exc
         # ENOSPC: a v1 cpuset without cpus or mems; EBUSY: a v2 cgroup that has
         # controllers enabled for children takes no processes itself.
-        raise SystemFault(f"cannot move process {pid} into {directory}: {exc.message}") from exc
+        who = pid or os.getpid()
+        raise SystemFault(f"cannot move process {who} into {directory}: {exc.message}") from exc
+
+
+def single_threaded() -> bool:
+    return len(os.listdir("/proc/self/task")) == 1
 
 
 def _alive(pid: int) -> bool:

@@ -106,6 +106,13 @@ class Cgroup(abc.ABC):
         """Move process ``pid`` (all its threads) into the cgroup."""
 
     @abc.abstractmethod
+    def add_self(self) -> None:
+        """Move the calling process in. Meant for a container's init between fork and
+        exec: when the caller is single-threaded, v1 moves it through ``tasks``, which
+        skips the kernel's global threadgroup lock (an RCU grace period, several ms,
+        that writing a pid to ``cgroup.procs`` costs)."""
+
+    @abc.abstractmethod
     def set(self, resources: Mapping[str, Any]) -> None:
         """Apply an OCI ``linux.resources`` object. Fields that are absent (or 0 where
         runc reads 0 as unset) keep their current value. The whole object is validated

@@ -156,8 +156,17 @@ class CgroupV1(Cgroup):
         return any(os.path.isdir(d) for d in self.paths.values())
 
     def add(self, pid: int) -> None:
+        if pid == 0:
+            raise InvalidArgument("not a process id: 0")
         for directory in self.paths.values():
             _files.move_process(directory, pid)
+
+    def add_self(self) -> None:
+        if not _files.single_threaded():
+            self.add(os.getpid())
+            return
+        for directory in self.paths.values():
+            _files.move_process(directory, 0, name="tasks")
 
     def destroy(self, timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout
@@ -170,6 +179,17 @@ class CgroupV1(Cgroup):
         r = parse_resources(resources)
         if r.unified:
             raise InvalidArgument(f"{P}.unified needs cgroup v2; this host uses cgroup v1")
+        # Refuse a request for a missing controller before anything is written.
+        for wanted, subsystem, field in (
+                (r.wants_memory, "memory", f"{P}.memory"),
+                ((r.cpu_shares, r.cpu_quota, r.cpu_period) != (None, None, None), "cpu",
+                 f"{P}.cpu"),
+                ((r.cpuset_cpus, r.cpuset_mems) != (None, None), "cpuset", f"{P}.cpu.cpus/mems"),
+                (r.pids_limit is not None, "pids", f"{P}.pids"),
+                (r.blkio_weight is not None, "blkio", f"{P}.blockIO.weight"),
+                (bool(r.devices), "devices", f"{P}.devices")):
+            if wanted:
+                self._need(subsystem, field)
         if r.wants_memory:
             self._set_memory(r)
         if r.cpu_shares is not None or r.cpu_quota is not None or r.cpu_period is not None:

@@ -84,7 +84,12 @@ class CgroupV2(Cgroup):
         return os.path.isdir(self.dir)
 
     def add(self, pid: int) -> None:
+        if pid == 0:
+            raise InvalidArgument("not a process id: 0")
         _files.move_process(self.dir, pid)
+
+    def add_self(self) -> None:
+        _files.move_process(self.dir, 0)
 
     def destroy(self, timeout: float = 2.0) -> None:
         _files.remove_tree(self.dir, time.monotonic() + timeout)
@@ -136,8 +141,8 @@ class CgroupV2(Cgroup):
                     raise InvalidArgument(f"{P}.memory.swap ({swap}, memory+swap) must be "
                                           f"at least the memory limit ({limit})")
             swap_value = str(swap - limit)
-        if r.memory_limit is not None:
-            _files.write(d, "memory.max", _limit(r.memory_limit), field=f"{P}.memory.limit")
+        # Swap first: v2 has no order to keep between the two, and a host without swap
+        # accounting then refuses the request before the memory limit changed.
         if swap_value is not None:
             _files.write(d, "memory.swap.max", swap_value, field=f"{P}.memory.swap",
                          missing=f"{P}.memory.swap was set but this kernel does not account "
@@ -150,6 +155,8 @@ class CgroupV2(Cgroup):
                 if _files.exists(d, "memory.swap.max"):
                     raise
                 # no swap accounting: unlimited is what the host has anyway
+        if r.memory_limit is not None:
+            _files.write(d, "memory.max", _limit(r.memory_limit), field=f"{P}.memory.limit")
         if r.memory_reservation is not None:
             _files.write(d, "memory.low", _limit(r.memory_reservation),
                          field=f"{P}.memory.reservation")

@@ -47,15 +47,27 @@ def is_alive(pid: int, expected_start: int | None = None) -> bool:
 
 
 def wait_exit(pid: int, timeout: float | None) -> bool:
-    """Wait until a process (not necessarily our child) exits; True if it did in time."""
+    """Wait until a process (not necessarily our child) has exited; True if it did in time.
+
+    A zombie counts as exited. The init of a PID namespace stays half-exited until every
+    process of its namespace is reaped, which may be up to someone else, so besides the
+    pidfd we also look at its state."""
+    import time
+
     try:
         fd = libc.pidfd_open(pid)
     except ProcessLookupError:
         return True
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
+        while is_alive(pid):
+            if poller.poll(50):
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
     finally:
         os.close(fd)
 

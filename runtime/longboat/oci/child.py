@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import traceback
 
 from longboat.errors import LongboatError
-from longboat.linux import libc, namespaces
+from longboat.linux import caps, libc, namespaces
 from longboat.oci import console, process
 from longboat.oci.hooks import run_hooks
 from longboat.oci.rootfs import RootfsBuilder
@@ -40,14 +39,28 @@ def _fail(chan: Channel, exc: BaseException) -> NoReturn:
     elif isinstance(exc, OSError):
         message, status = str(exc), 500
     else:
-        message, status = "".join(traceback.format_exception_only(exc)).strip(), 500
-    if os.environ.get("LONGBOAT_DEBUG"):
-        message += "\n" + "".join(traceback.format_exception(exc))
+        message, status = f"{type(exc).__name__}: {exc}", 500
+    if _traceback is not None:
+        message += "\n" + "".join(_traceback.format_exception(exc))
     try:
         chan.send("error", message=message, status=status)
     except OSError:
         print(f"longboat-runtime: {message}", file=sys.stderr)
     os._exit(1)
+
+
+_traceback = None
+
+
+def _before_entering() -> None:
+    """Load now whatever the child needs later: once inside the container's mount
+    namespace, Python can no longer import modules or codecs from the host."""
+    global _traceback
+    caps.last_cap()
+    if os.environ.get("LONGBOAT_DEBUG"):
+        import traceback
+
+        _traceback = traceback
 
 
 def _namespace_plan(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -66,7 +79,8 @@ def create_stage1(chan: Channel, config: dict[str, Any], bundle: str, rootfs: st
                   preserve_fds: int) -> NoReturn:
     try:
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        cgroup.add(os.getpid())
+        _before_entering()
+        cgroup.add_self()
         joins, new = _namespace_plan(config)
         opened = namespaces.open_all(joins)
         state_dir_fd = os.open(state_dir, libc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -169,7 +183,8 @@ def exec_stage1(chan: Channel, record_pid: int, kinds: list[str], cgroup: Cgroup
                 preserve_fds: int) -> NoReturn:
     try:
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        cgroup.add(os.getpid())
+        _before_entering()
+        cgroup.add_self()
         paths = {k: namespaces.proc_path(record_pid, k) for k in kinds
                  if not namespaces.same_as_ours(record_pid, k)}
         opened = namespaces.open_all(paths)

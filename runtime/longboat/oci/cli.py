@@ -7,7 +7,6 @@ Global flags as runc's (``--root``, ``--log``, ``--log-format``, ``--debug``); e
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -15,105 +14,83 @@ import sys
 
 from longboat import __version__
 from longboat.errors import InvalidArgument, LongboatError
+from longboat.oci.args import Cmd, HelpRequested, Opt, Parsed, parse
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:
     from typing import Any
 
+    from longboat.oci.container import Runtime
+
 
 PROG = "longboat-runtime"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Run containers from OCI bundles (a runc-compatible CLI).")
-    p.add_argument("--version", action="version",
-                   version=f"{PROG} version {__version__}\nspec: 1.1.0")
-    p.add_argument("--root", default="/run/longboat-runtime",
-                   help="directory for container state (default: %(default)s)")
-    p.add_argument("--log", help="also write errors to this file")
-    p.add_argument("--log-format", choices=["text", "json"], default="text")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    p.add_argument("--systemd-cgroup", action="store_true",
-                   help="not supported: cgroups are managed through cgroupfs")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def cmd(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text)
-
-    s = cmd("spec", "write a default config.json into a bundle")
-    s.add_argument("--bundle", "-b", default=".")
-    s.add_argument("--rootless", action="store_true")
-
-    for name, text in (("create", "create a container (its process waits for start)"),
-                       ("run", "create and start a container, and wait for it")):
-        s = cmd(name, text)
-        s.add_argument("--bundle", "-b", default=".")
-        s.add_argument("--pid-file")
-        s.add_argument("--console-socket")
-        s.add_argument("--preserve-fds", type=int, default=0)
-        s.add_argument("--no-pivot", action="store_true", help="not supported")
-        s.add_argument("--no-new-keyring", action="store_true", help="accepted; no effect")
-        if name == "run":
-            s.add_argument("--detach", "-d", action="store_true")
-            s.add_argument("--keep", action="store_true",
-                           help="do not delete the container after it exits")
-        s.add_argument("id")
-
-    for name, text in (("start", "start a created container"),
-                       ("state", "print a container's state as JSON"),
-                       ("pause", "freeze every process of a container"),
-                       ("resume", "thaw a paused container")):
-        cmd(name, text).add_argument("id")
-
-    s = cmd("kill", "send a signal to a container's init (or all its processes)")
-    s.add_argument("--all", "-a", action="store_true")
-    s.add_argument("id")
-    s.add_argument("signal", nargs="?", default="SIGTERM")
-
-    s = cmd("delete", "delete a container and its resources")
-    s.add_argument("--force", "-f", action="store_true")
-    s.add_argument("ids", nargs="+", metavar="id")
-
-    s = cmd("list", "list containers")
-    s.add_argument("--format", "-f", choices=["table", "json"], default="table")
-    s.add_argument("--quiet", "-q", action="store_true")
-
-    s = cmd("ps", "list the processes of a container")
-    s.add_argument("--format", "-f", choices=["table", "json"], default="table")
-    s.add_argument("id")
-
-    s = cmd("exec", "run a new process inside a running container")
-    s.add_argument("--process", "-p", help="a JSON file with an OCI process")
-    s.add_argument("--tty", "-t", action="store_true")
-    s.add_argument("--detach", "-d", action="store_true")
-    s.add_argument("--pid-file")
-    s.add_argument("--console-socket")
-    s.add_argument("--env", "-e", action="append", default=[])
-    s.add_argument("--cwd")
-    s.add_argument("--user", "-u", help="UID[:GID]")
-    s.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
-    s.add_argument("--cap", "-c", action="append", default=[])
-    s.add_argument("--no-new-privs", action="store_true")
-    s.add_argument("--preserve-fds", type=int, default=0)
-    s.add_argument("id")
-    s.add_argument("command", nargs=argparse.REMAINDER)
-
-    s = cmd("update", "change a running container's resource limits")
-    s.add_argument("--resources", "-r", help="a JSON file of OCI linux.resources ('-': stdin)")
-    for flag in ("--memory", "--memory-reservation", "--memory-swap"):
-        s.add_argument(flag, help="bytes, or with a k/m/g suffix")
-    s.add_argument("--cpu-shares", type=int)
-    s.add_argument("--cpu-quota", type=int)
-    s.add_argument("--cpu-period", type=int)
-    s.add_argument("--cpuset-cpus")
-    s.add_argument("--cpuset-mems")
-    s.add_argument("--pids-limit", type=int)
-    s.add_argument("--blkio-weight", type=int)
-    s.add_argument("id")
-
-    cmd("features", "print what this runtime supports, as JSON")
-    return p
+GLOBAL = [
+    Opt("--root", "directory for container state", value="DIR",
+        default="/run/longboat-runtime"),
+    Opt("--log", "also write errors to this file", value="FILE"),
+    Opt("--log-format", "text or json", value="FORMAT", default="text"),
+    Opt("--debug", "show tracebacks of errors"),
+    Opt("--systemd-cgroup", "not supported: cgroups are managed through cgroupfs"),
+    Opt("--rootless", "accepted for runc compatibility; no effect", value="BOOL"),
+]
+_BUNDLE = Opt("--bundle,-b", "the bundle directory (default: the current one)", value="DIR",
+              default=".")
+_PID_FILE = Opt("--pid-file", "write the process's PID to this file", value="FILE")
+_CONSOLE = Opt("--console-socket", "send the terminal's master to this unix socket",
+               value="PATH")
+_PRESERVE = Opt("--preserve-fds", "pass this many extra descriptors (from fd 3)", value="N",
+                default=0, kind=int)
+_CREATE_OPTS = [_BUNDLE, _PID_FILE, _CONSOLE, _PRESERVE,
+                Opt("--no-pivot", "not supported"),
+                Opt("--no-new-keyring", "accepted; no effect")]
+_FORMAT = Opt("--format,-f", "table or json", value="FORMAT", default="table")
+COMMANDS = {
+    "spec": Cmd("write a default config.json into a bundle",
+                [_BUNDLE, Opt("--rootless", "a config for a user namespace")]),
+    "create": Cmd("create a container (its process waits for start)", _CREATE_OPTS, "ID"),
+    "start": Cmd("start a created container", [], "ID"),
+    "run": Cmd("create and start a container, and wait for it", [
+        *_CREATE_OPTS,
+        Opt("--detach,-d", "return once the container has started"),
+        Opt("--keep", "do not delete the container after it exits")], "ID"),
+    "state": Cmd("print a container's state as JSON", [], "ID"),
+    "kill": Cmd("send a signal to a container's init (or to all its processes)",
+                [Opt("--all,-a", "signal every process of the container")], "ID [SIGNAL]"),
+    "delete": Cmd("delete containers and their resources",
+                  [Opt("--force,-f", "kill a running container first")], "ID..."),
+    "list": Cmd("list containers", [_FORMAT, Opt("--quiet,-q", "only the IDs")]),
+    "ps": Cmd("list the processes of a container", [_FORMAT], "ID"),
+    "exec": Cmd("run a new process inside a running container", [
+        Opt("--process,-p", "a JSON file with an OCI process", value="FILE"),
+        Opt("--tty,-t", "allocate a terminal"),
+        Opt("--detach,-d", "do not wait for the process"),
+        _PID_FILE, _CONSOLE,
+        Opt("--env,-e", "set an environment variable", value="KEY=VALUE", repeat=True),
+        Opt("--cwd", "working directory", value="DIR"),
+        Opt("--user,-u", "UID[:GID]", value="UID[:GID]"),
+        Opt("--additional-gids,-g", "a supplementary group", value="GID", repeat=True,
+            kind=int),
+        Opt("--cap,-c", "add a capability", value="CAP", repeat=True),
+        Opt("--no-new-privs", "set no_new_privs"),
+        _PRESERVE], "ID", rest=True),
+    "pause": Cmd("freeze every process of a container", [], "ID"),
+    "resume": Cmd("thaw a paused container", [], "ID"),
+    "update": Cmd("change a running container's resource limits", [
+        Opt("--resources,-r", "a JSON file of OCI linux.resources ('-': stdin)", value="FILE"),
+        Opt("--memory", "memory limit (bytes, or k/m/g)", value="SIZE"),
+        Opt("--memory-reservation", "memory soft limit", value="SIZE"),
+        Opt("--memory-swap", "memory plus swap limit", value="SIZE"),
+        Opt("--cpu-shares", "CPU shares", value="N", kind=int),
+        Opt("--cpu-quota", "CFS quota in microseconds", value="N", kind=int),
+        Opt("--cpu-period", "CFS period in microseconds", value="N", kind=int),
+        Opt("--cpuset-cpus", "CPUs to use, e.g. 0-1", value="LIST"),
+        Opt("--cpuset-mems", "memory nodes to use", value="LIST"),
+        Opt("--pids-limit", "maximum number of processes", value="N", kind=int),
+        Opt("--blkio-weight", "block I/O weight (10-1000)", value="N", kind=int)], "ID"),
+    "features": Cmd("print what this runtime supports, as JSON"),
+}
 
 
 def _size(text: str) -> int:
@@ -129,12 +106,13 @@ def _size(text: str) -> int:
         raise InvalidArgument(f"invalid size {text!r}: use bytes or a k/m/g suffix") from None
 
 
-def _resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
-    if args.resources:
-        if args.resources == "-":
+def _resources_from_flags(args: Parsed) -> dict[str, Any]:
+    source = args.text("resources")
+    if source:
+        if source == "-":
             data = sys.stdin.read()
         else:
-            with open(args.resources) as f:
+            with open(source) as f:
                 data = f.read()
         try:
             loaded: dict[str, Any] = json.loads(data)
@@ -142,20 +120,28 @@ def _resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
             raise InvalidArgument(f"--resources: invalid JSON: {exc}") from None
         return loaded
     res: dict[str, Any] = {}
-    memory = {k: _size(v) for k, v in (("limit", args.memory),
-                                       ("reservation", args.memory_reservation),
-                                       ("swap", args.memory_swap)) if v}
+    memory = {}
+    for key, flag in (("limit", "memory"), ("reservation", "memory_reservation"),
+                      ("swap", "memory_swap")):
+        value = args.text(flag)
+        if value:
+            memory[key] = _size(value)
     if memory:
         res["memory"] = memory
-    cpu = {k: v for k, v in (("shares", args.cpu_shares), ("quota", args.cpu_quota),
-                             ("period", args.cpu_period), ("cpus", args.cpuset_cpus),
-                             ("mems", args.cpuset_mems)) if v is not None}
+    cpu: dict[str, Any] = {}
+    for key, flag in (("shares", "cpu_shares"), ("quota", "cpu_quota"),
+                      ("period", "cpu_period")):
+        if args.number(flag) is not None:
+            cpu[key] = args.number(flag)
+    for key, flag in (("cpus", "cpuset_cpus"), ("mems", "cpuset_mems")):
+        if args.text(flag):
+            cpu[key] = args.text(flag)
     if cpu:
         res["cpu"] = cpu
-    if args.pids_limit is not None:
-        res["pids"] = {"limit": args.pids_limit}
-    if args.blkio_weight is not None:
-        res["blockIO"] = {"weight": args.blkio_weight}
+    if args.number("pids_limit") is not None:
+        res["pids"] = {"limit": args.number("pids_limit")}
+    if args.number("blkio_weight") is not None:
+        res["blockIO"] = {"weight": args.number("blkio_weight")}
     return res
 
 
@@ -213,124 +199,131 @@ def _relay_and_wait(master: int | None, pid: int) -> int:
     return _wait_for(pid)
 
 
-def run(args: argparse.Namespace) -> int:
-    from longboat.oci.container import Runtime, become_subreaper, exec_process
+def run(args: Parsed, root: str) -> int:
+    from longboat.oci.container import Runtime, become_subreaper
 
-    rt = Runtime(args.root)
+    rt = Runtime(root)
     c = args.command
+    cid = args.args[0] if args.args else ""
     if c == "spec":
         from longboat.oci.spec import default_spec
 
-        path = os.path.join(args.bundle, "config.json")
+        path = os.path.join(args.text("bundle") or ".", "config.json")
         if os.path.exists(path):
             raise InvalidArgument(f"{path} already exists; remove it first")
         with open(path, "w") as f:
-            json.dump(default_spec(rootless=args.rootless), f, indent="\t")
+            json.dump(default_spec(rootless=args.flag("rootless")), f, indent="\t")
         return 0
     if c == "features":
         from longboat.oci.features import features
 
         print(json.dumps(features(), indent=4))
         return 0
-    if c == "create":
-        created = rt.create(args.id, args.bundle, pid_file=args.pid_file,
-                            console_socket=args.console_socket, preserve_fds=args.preserve_fds)
-        _warn(created.warnings)
-        return 0
-    if c == "run":
-        if not args.detach:
+    if c in ("create", "run"):
+        if args.flag("no_pivot"):
+            raise InvalidArgument("--no-pivot is not supported: longboat-runtime always "
+                                  "uses pivot_root")
+        detach = c == "create" or args.flag("detach")
+        if not detach:
             become_subreaper()
-        created = rt.create(args.id, args.bundle, pid_file=args.pid_file,
-                            console_socket=args.console_socket, preserve_fds=args.preserve_fds)
+        created = rt.create(cid, args.text("bundle") or ".", pid_file=args.text("pid_file"),
+                            console_socket=args.text("console_socket"),
+                            preserve_fds=args.number("preserve_fds") or 0)
         _warn(created.warnings)
+        if c == "create":
+            return 0
         try:
-            _warn(rt.start(args.id))
+            _warn(rt.start(cid))
         except BaseException:
-            rt.delete(args.id, force=True)
+            rt.delete(cid, force=True)
             raise
-        if args.detach:
+        if detach:
             return 0
         code = _relay_and_wait(created.pty_master, created.pid)
-        state = rt.state(args.id)
-        if state.get("oomKilled"):
-            print(f"{PROG}: container {args.id} was killed: out of memory", file=sys.stderr)
-        if not args.keep:
-            _warn(rt.delete(args.id, force=True))
+        if rt.state(cid).get("oomKilled"):
+            print(f"{PROG}: container {cid} was killed: out of memory", file=sys.stderr)
+        if not args.flag("keep"):
+            _warn(rt.delete(cid, force=True))
         return code
     if c == "start":
-        _warn(rt.start(args.id))
-        return 0
-    if c == "state":
-        print(json.dumps(rt.state(args.id), indent=2))
-        return 0
-    if c == "kill":
-        rt.kill(args.id, args.signal, all_processes=args.all)
-        return 0
-    if c == "delete":
+        _warn(rt.start(cid))
+    elif c == "state":
+        print(json.dumps(rt.state(cid), indent=2))
+    elif c == "kill":
+        rt.kill(cid, args.args[1] if len(args.args) > 1 else "SIGTERM",
+                all_processes=args.flag("all"))
+    elif c == "delete":
         failed = 0
-        for cid in args.ids:
+        for each in args.args:
             try:
-                _warn(rt.delete(cid, force=args.force))
+                _warn(rt.delete(each, force=args.flag("force")))
             except LongboatError as exc:
                 print(f"{PROG}: {exc.message}", file=sys.stderr)
                 failed = 1
         return failed
-    if c == "pause":
-        rt.pause(args.id)
-        return 0
-    if c == "resume":
-        rt.resume(args.id)
-        return 0
-    if c == "list":
-        states = rt.list()
-        if args.quiet:
-            for s in states:
-                print(s["id"])
-        elif args.format == "json":
-            print(json.dumps(states))
-        else:
-            rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-            rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
-                      s.get("owner") or "root"] for s in states]
-            print(_table(rows))
-        return 0
-    if c == "ps":
-        pids = rt.pids(args.id)
-        if args.format == "json":
+    elif c == "pause":
+        rt.pause(cid)
+    elif c == "resume":
+        rt.resume(cid)
+    elif c == "list":
+        _list(rt, args)
+    elif c == "ps":
+        pids = rt.pids(cid)
+        if args.text("format") == "json":
             print(json.dumps(pids))
         else:
             print(_table(_ps_rows(pids)))
+    elif c == "update":
+        rt.update(cid, _resources_from_flags(args))
+    elif c == "exec":
+        return _exec(rt, cid, args)
+    return 0
+
+
+def _list(rt: Runtime, args: Parsed) -> None:
+    states = rt.containers()
+    if args.flag("quiet"):
+        for s in states:
+            print(s["id"])
+    elif args.text("format") == "json":
+        print(json.dumps(states))
+    else:
+        rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+        rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
+                  s.get("owner") or "root"] for s in states]
+        print(_table(rows))
+
+
+def _exec(rt: Runtime, cid: str, args: Parsed) -> int:
+    from longboat.oci.container import become_subreaper, exec_process
+
+    record = rt.store.load(cid)
+    process_file = args.text("process")
+    if process_file:
+        try:
+            with open(process_file) as f:
+                spec: dict[str, Any] = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidArgument(f"--process {process_file}: {exc}") from None
+        if args.flag("tty"):
+            spec["terminal"] = True
+    else:
+        if not args.rest:
+            raise InvalidArgument("exec: give a command to run, or --process FILE")
+        spec = exec_process(record.config, args.rest, env=args.many("env"),
+                            cwd=args.text("cwd"), user=args.text("user"),
+                            tty=args.flag("tty"),
+                            additional_gids=[int(g) for g in args.many("additional_gids")],
+                            caps=args.many("cap"), no_new_privs=args.flag("no_new_privs"))
+    detach = args.flag("detach")
+    if not detach:
+        become_subreaper()
+    executed = rt.exec(cid, spec, console_socket=args.text("console_socket"),
+                       pid_file=args.text("pid_file"),
+                       preserve_fds=args.number("preserve_fds") or 0)
+    if detach:
         return 0
-    if c == "update":
-        rt.update(args.id, _resources_from_flags(args))
-        return 0
-    if c == "exec":
-        record = rt.store.load(args.id)
-        if args.process:
-            try:
-                with open(args.process) as f:
-                    spec = json.load(f)
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InvalidArgument(f"--process {args.process}: {exc}") from None
-            if args.tty:
-                spec["terminal"] = True
-        else:
-            command = [a for a in args.command if a != "--"] if args.command[:1] == ["--"] \
-                else args.command
-            if not command:
-                raise InvalidArgument("exec: give a command to run, or --process FILE")
-            spec = exec_process(record.config, command, env=args.env, cwd=args.cwd,
-                                user=args.user, tty=args.tty,
-                                additional_gids=args.additional_gids, caps=args.cap,
-                                no_new_privs=args.no_new_privs)
-        if not args.detach:
-            become_subreaper()
-        executed = rt.exec(args.id, spec, console_socket=args.console_socket,
-                           pid_file=args.pid_file, preserve_fds=args.preserve_fds)
-        if args.detach:
-            return 0
-        return _relay_and_wait(executed.pty_master, executed.pid)
-    raise InvalidArgument(f"unknown command {c}")
+    return _relay_and_wait(executed.pty_master, executed.pid)
 
 
 def _warn(warnings: list[str]) -> None:
@@ -355,26 +348,33 @@ def _log(path: str | None, fmt: str, message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.systemd_cgroup:
+    try:
+        options, args = parse(PROG, GLOBAL, COMMANDS, sys.argv[1:] if argv is None else argv)
+    except HelpRequested as exc:
+        print(exc.text)
+        return 0
+    except InvalidArgument as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    if args.command == "version":
+        print(f"{PROG} version {__version__}\nspec: 1.1.0")
+        return 0
+    debug = bool(options["debug"])
+    log, log_format = options["log"], str(options["log_format"])
+    if options["systemd_cgroup"]:
         print(f"{PROG}: --systemd-cgroup is not supported; cgroups are managed via cgroupfs",
               file=sys.stderr)
         return 1
-    if args.debug:
+    if debug:
         os.environ["LONGBOAT_DEBUG"] = "1"  # forked stages send tracebacks back
     try:
-        return run(args)
-    except LongboatError as exc:
-        if args.debug:
+        return run(args, str(options["root"]))
+    except (LongboatError, OSError) as exc:
+        if debug:
             raise
-        print(f"{PROG}: {exc.message}", file=sys.stderr)
-        _log(args.log, args.log_format, exc.message)
-        return 1
-    except OSError as exc:
-        if args.debug:
-            raise
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        _log(args.log, args.log_format, str(exc))
+        message = exc.message if isinstance(exc, LongboatError) else str(exc)
+        print(f"{PROG}: {message}", file=sys.stderr)
+        _log(None if log is None else str(log), log_format, message)
         return 1
     except KeyboardInterrupt:
         return 130

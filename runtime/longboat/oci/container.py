@@ -82,7 +82,7 @@ class Runtime:
             state["oomKilled"] = cgroup.oom_kills() > 0
         return state
 
-    def list(self) -> list[dict[str, Any]]:
+    def containers(self) -> list[dict[str, Any]]:
         out = []
         for container_id in self.store.ids():
             try:
@@ -328,17 +328,16 @@ class Runtime:
         pid = 0
         pty_master = None
         try:
-            msg, _ = parent.expect("pid")
-            pid = msg["pid"]
+            first, _ = parent.expect("pid")
+            pid = first["pid"]
             while True:
                 msg, fds = parent.recv()
                 if msg is None:
                     break   # the channel closed at exec: the process runs
                 if msg["type"] == "pty":
                     pty_master = fds[0]
-                    continue
-                if msg["type"] == "error":
-                        raise ChildFailed(msg["message"], msg.get("status", 500))
+                elif msg["type"] == "error":
+                    raise ChildFailed(msg["message"], msg.get("status", 500))
         except BaseException:
             if pid:
                 _kill_quietly(pid)

@@ -25,7 +25,7 @@ _SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 def find_executable(process: dict[str, Any]) -> str:
     """The path exec will run: args[0] as-is when it has a '/', else searched in the
     process's PATH, inside the container's root (this runs after pivot_root)."""
-    name = process["args"][0]
+    name = str(process["args"][0])
     if "/" in name:
         if not os.path.exists(name):
             raise NotFound(f'exec: "{name}": stat {name}: no such file or directory')
