@@ -8,6 +8,9 @@ import select
 from longboat.linux import libc
 
 
+_PF_EXITING = 0x4
+
+
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat);
     with the pid it identifies a process across pid reuse. None when it is gone."""
@@ -41,7 +44,9 @@ def is_alive(pid: int, expected_start: int | None = None) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
+    # A zombie, or a process already in exit (PF_EXITING): the init of a PID namespace
+    # lingers there until every process of its namespace has been reaped.
+    if fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_EXITING:
         return False
     return expected_start is None or int(fields[19]) == expected_start
 

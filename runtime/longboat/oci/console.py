@@ -77,11 +77,11 @@ def raw_terminal(fd: int) -> Iterator[None]:
     mode[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
     mode[6][termios.VMIN] = 1
     mode[6][termios.VTIME] = 0
-    termios.tcsetattr(fd, termios.TCSAFLUSH, mode)
+    termios.tcsetattr(fd, termios.TCSANOW, mode)
     try:
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def relay(master: int, stdin: int = 0, stdout: int = 1) -> None:
