@@ -46,24 +46,34 @@ def split(path: str) -> tuple[str, str]:
     return "/".join(parts[:-1]), parts[-1]
 
 
-def makedirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
-    """Create every missing directory of ``path`` inside the root; O_PATH fd of the last."""
+def makedirs_in_root(root_fd: int, path: str, mode: int = 0o755, *, _depth: int = 0) -> int:
+    """Create every missing directory of ``path`` inside the root; O_PATH fd of the last.
+
+    A dangling symlink on the way is followed the way the kernel would inside the root:
+    its target (clamped to the root) is created instead."""
+    if _depth > 40:
+        raise OSError(errno.ELOOP, f"too many levels of symbolic links in {path!r}")
     parts = [p for p in path.split("/") if p and p != "."]
     current = open_in_root(root_fd, "", libc.O_PATH | os.O_DIRECTORY)
     walked: list[str] = []
     try:
         for part in parts:
             walked.append(part)
+            here = "/".join(walked)
             try:
-                nxt = open_in_root(root_fd, "/".join(walked), libc.O_PATH | os.O_DIRECTORY)
+                nxt = open_in_root(root_fd, here, libc.O_PATH | os.O_DIRECTORY)
             except FileNotFoundError:
                 if part == "..":
                     raise
                 try:
                     os.mkdir(part, mode, dir_fd=current)
                 except FileExistsError:
-                    pass
-                nxt = open_in_root(root_fd, "/".join(walked), libc.O_PATH | os.O_DIRECTORY)
+                    # a dangling symlink: make what it points at, inside the root
+                    target = os.readlink(part, dir_fd=current)
+                    if not target.startswith("/"):
+                        target = "/".join(walked[:-1] + [target])
+                    os.close(makedirs_in_root(root_fd, target, mode, _depth=_depth + 1))
+                nxt = open_in_root(root_fd, here, libc.O_PATH | os.O_DIRECTORY)
             os.close(current)
             current = nxt
         return current

@@ -145,14 +145,16 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
         chan.send("created")
         created = True
         chan.close()
-        # Blocks until `start` opens the fifo for reading.
+        # Blocks until `start` opens the fifo for reading. The byte says the
+        # startContainer hooks ran; the fifo closing at exec (close-on-exec) tells `start`
+        # that the process runs, so that it can run the poststart hooks.
         fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
-        os.write(fifo, b"0")
-        os.close(fifo)
         os.close(state_dir_fd)
         run_hooks(config, "startContainer", state)
+        env = process.environment(spec)
         process.finalize(spec, in_userns=in_userns, preserve_fds=preserve_fds)
-        process.execute(exe, spec, process.environment(spec))
+        os.write(fifo, b"0")
+        process.execute(exe, spec, env)
     except BaseException as exc:
         if created:
             print(f"longboat-runtime: {exc}", file=sys.stderr)

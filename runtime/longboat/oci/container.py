@@ -210,15 +210,21 @@ class Runtime:
         fifo_path = self.store.fifo_path(container_id)
         fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            deadline = time.monotonic() + 10
+            # "0" once the init has run the startContainer hooks, then end-of-file when
+            # its exec closes the fifo; an init that dies closes it without the "0".
+            got = b""
+            deadline = time.monotonic() + 30
             while True:
                 try:
-                    if os.read(fd, 1):
-                        break
+                    chunk = os.read(fd, 16)
                 except BlockingIOError:
-                    pass
-                if not proc.is_alive(record.pid, record.init_start):
-                    raise SystemFault(f"container {container_id} init exited before start")
+                    chunk = None
+                if chunk:
+                    got += chunk
+                elif chunk == b"" and got:
+                    break   # writer closed after writing: the process was exec'd
+                elif not proc.is_alive(record.pid, record.init_start):
+                    raise SystemFault(f"container {container_id}: its process failed to start")
                 if time.monotonic() > deadline:
                     raise SystemFault(f"container {container_id} init did not answer start")
                 proc.wait_readable(fd, 0.05)
