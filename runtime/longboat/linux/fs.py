@@ -71,7 +71,7 @@ def makedirs_in_root(root_fd: int, path: str, mode: int = 0o755, *, _depth: int 
                     # a dangling symlink: make what it points at, inside the root
                     target = os.readlink(part, dir_fd=current)
                     if not target.startswith("/"):
-                        target = "/".join(walked[:-1] + [target])
+                        target = "/".join([*walked[:-1], target])
                     os.close(makedirs_in_root(root_fd, target, mode, _depth=_depth + 1))
                 nxt = open_in_root(root_fd, here, libc.O_PATH | os.O_DIRECTORY)
             os.close(current)

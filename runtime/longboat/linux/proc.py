@@ -7,7 +7,6 @@ import select
 
 from longboat.linux import libc
 
-
 _PF_EXITING = 0x4
 
 
