@@ -71,8 +71,11 @@ def force_remove(parent: str) -> list[str]:
     """Last-resort cleanup of everything under ``parent`` in every hierarchy: thaw, kill,
     rmdir deepest first. Returns the directories that could not be removed."""
     left = []
-    for h in v1_hierarchies():
-        top = h.mountpoint + parent
+    mountpoints = [h.mountpoint for h in v1_hierarchies()]
+    if os.path.isdir("/sys/fs/cgroup/unified"):
+        mountpoints.append("/sys/fs/cgroup/unified")  # hybrid hosts: membership only
+    for mountpoint in mountpoints:
+        top = mountpoint + parent
         if not os.path.isdir(top):
             continue
         for dirpath, _dirs, _files in os.walk(top, topdown=False):

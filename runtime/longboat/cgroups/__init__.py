@@ -16,7 +16,13 @@ import os
 
 from longboat.cgroups.base import DEFAULT_ROOT, Cgroup, CgroupStats, normalize_path
 from longboat.cgroups.resources import DeviceRule, Resources, parse_resources
-from longboat.cgroups.v1 import CgroupV1, Hierarchy, parse_mountinfo, v1_hierarchies
+from longboat.cgroups.v1 import (
+    CgroupV1,
+    Hierarchy,
+    hybrid_unified,
+    parse_mountinfo,
+    v1_hierarchies,
+)
 from longboat.cgroups.v2 import CgroupV2
 from longboat.errors import InvalidArgument, SystemFault
 
@@ -47,11 +53,13 @@ def open_cgroup(path: str, *, root: str = DEFAULT_ROOT) -> Cgroup:
     root too), for whichever cgroup version the host runs. Touches nothing."""
     if host_version(root) == 2:
         return CgroupV2(path, root)
-    hierarchies = v1_hierarchies(root)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        mountinfo = f.read()
+    hierarchies = parse_mountinfo(mountinfo, root)
     if not hierarchies:
         raise SystemFault(f"no cgroup hierarchy under {root}: neither cgroup2 "
                           "(cgroup.controllers) nor any cgroup v1 controller is mounted there")
-    return CgroupV1(path, hierarchies)
+    return CgroupV1(path, hierarchies, hybrid_unified(mountinfo, root))
 
 
 def remove_empty_parents(path: str, stop_at: str = "/", *, root: str = DEFAULT_ROOT) -> None:

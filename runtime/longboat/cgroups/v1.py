@@ -53,6 +53,21 @@ def v1_hierarchies(root: str = DEFAULT_ROOT) -> list[Hierarchy]:
         return parse_mountinfo(f.read(), root)
 
 
+def hybrid_unified(text: str, root: str = DEFAULT_ROOT) -> str | None:
+    """On a hybrid host (v1 controllers plus a cgroup2 mount below ``root``, usually
+    ``unified``), that mount point. It holds no controllers, but systemd and runc track
+    whose processes are whose there, so a container's cgroup is made in it too."""
+    prefix = os.path.normpath(root).rstrip("/") + "/"
+    for line in text.splitlines():
+        mount, sep, fs = line.partition(" - ")
+        fields = mount.split()
+        if sep and len(fields) >= 5 and fs.split()[:1] == ["cgroup2"]:
+            mountpoint = _unescape(fields[4])
+            if mountpoint.startswith(prefix):
+                return mountpoint
+    return None
+
+
 def parse_mountinfo(text: str, root: str = DEFAULT_ROOT) -> list[Hierarchy]:
     """The ``cgroup`` (v1) mounts below ``root`` in a mountinfo text; a hierarchy mounted
     twice is listed once."""
@@ -96,11 +111,14 @@ class CgroupV1(Cgroup):
 
     version = 1
 
-    def __init__(self, path: str, hierarchies: Sequence[Hierarchy]) -> None:
+    def __init__(self, path: str, hierarchies: Sequence[Hierarchy],
+                 unified: str | None = None) -> None:
         self.path = normalize_path(path)
         self.hierarchies = tuple(hierarchies)
         # hierarchy name -> this cgroup's directory in it
         self.paths = {h.name: h.mountpoint + self.path for h in self.hierarchies}
+        # the controller-less cgroup2 mount of a hybrid host: membership only
+        self.unified = None if unified is None else unified + self.path
         self._by_subsystem: dict[str, Hierarchy] = {}
         for h in self.hierarchies:
             for subsystem in h.subsystems:
@@ -143,6 +161,11 @@ class CgroupV1(Cgroup):
                     cpus = self._init_cpuset(level, "cpuset.cpus", cpus)
                     mems = self._init_cpuset(level, "cpuset.mems", mems)
                 parent = level
+        if self.unified is not None:
+            try:
+                os.makedirs(self.unified, 0o755, exist_ok=True)
+            except OSError as exc:
+                raise SystemFault(f"cannot create cgroup {self.unified}: {exc.strerror}") from exc
 
     @staticmethod
     def _init_cpuset(level: str, name: str, inherited: str) -> str:
@@ -160,6 +183,8 @@ class CgroupV1(Cgroup):
             raise InvalidArgument("not a process id: 0")
         for directory in self.paths.values():
             _files.move_process(directory, pid)
+        if self.unified is not None:
+            _files.move_process(self.unified, pid)
 
     def add_self(self) -> None:
         if not _files.single_threaded():
@@ -167,11 +192,15 @@ class CgroupV1(Cgroup):
             return
         for directory in self.paths.values():
             _files.move_process(directory, 0, name="tasks")
+        if self.unified is not None:
+            _files.move_process(self.unified, 0)
 
     def destroy(self, timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout
         for directory in self.paths.values():
             _files.remove_tree(directory, deadline)
+        if self.unified is not None:
+            _files.remove_tree(self.unified, deadline)
 
     # -- resources ------------------------------------------------------------------
 

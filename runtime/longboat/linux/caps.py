@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Final, NamedTuple
 
 from longboat.errors import InvalidArgument, SystemFault
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Final
 
 NAMES: Final[dict[str, int]] = {
     "CAP_CHOWN": 0,
@@ -81,15 +84,26 @@ def last_cap() -> int:
         raise SystemFault(f"cannot read {_CAP_LAST_CAP}: {e}") from e
 
 
-class Mask(NamedTuple):
-    """What :func:`to_mask` returns; unpacks as ``mask, skipped = to_mask(...)``."""
+class Mask(tuple[int, list[str]]):
+    """What :func:`to_mask` returns; unpacks as ``mask, skipped = to_mask(...)``.
 
-    #: Bit N set for each capability number N that was named and the host knows.
-    mask: int
-    #: Names the table knows but the host kernel does not (above ``last_cap``), in the
-    #: order given and without repeats: they are left out of ``mask`` for the caller to
-    #: warn about.
-    skipped: list[str]
+    ``mask``: bit N set for each capability number N that was named and the host knows.
+    ``skipped``: names the table knows but the host kernel does not (above ``last_cap``),
+    in the order given and without repeats, left out of ``mask`` for the caller to warn
+    about. (A tuple subclass rather than a NamedTuple: importing typing costs milliseconds
+    at every container start.)
+    """
+
+    def __new__(cls, mask: int, skipped: list[str]) -> Mask:
+        return super().__new__(cls, (mask, skipped))
+
+    @property
+    def mask(self) -> int:
+        return self[0]
+
+    @property
+    def skipped(self) -> list[str]:
+        return self[1]
 
 
 def to_mask(names: Iterable[object], *, field: str, host_last: int | None = None) -> Mask:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import select
 
-from longboat.linux import libc
-
 _PF_EXITING = 0x4
 
 
@@ -57,6 +55,8 @@ def wait_exit(pid: int, timeout: float | None) -> bool:
     process of its namespace is reaped, which may be up to someone else, so besides the
     pidfd we also look at its state."""
     import time
+
+    from longboat.linux import libc
 
     try:
         fd = libc.pidfd_open(pid)

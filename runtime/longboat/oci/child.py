@@ -84,6 +84,11 @@ def create_stage1(chan: Channel, config: dict[str, Any], bundle: str, rootfs: st
         joins, new = _namespace_plan(config)
         opened = namespaces.open_all(joins)
         state_dir_fd = os.open(state_dir, libc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        fifo_fd = os.open(FIFO, libc.O_PATH | os.O_CLOEXEC, dir_fd=state_dir_fd)
+        if "user" in new:
+            # The init opens the fifo as the user namespace's root: make that its owner
+            # (as runc does); the state directory stays closed to it (see _open_fifo).
+            os.chown(FIFO, *_host_ids_of_root(config), dir_fd=state_dir_fd)
         if opened and opened[0][0] == "user":
             namespaces.join(opened[:1])
             opened = opened[1:]
@@ -99,7 +104,7 @@ def create_stage1(chan: Channel, config: dict[str, Any], bundle: str, rootfs: st
         libc.unshare(namespaces.flags_for([k for k in new if k != "user"]))
         pid = os.fork()
         if pid == 0:
-            container_init(chan, config, bundle, rootfs, cgroup.path, state_dir_fd,
+            container_init(chan, config, bundle, rootfs, cgroup.path, (state_dir_fd, fifo_fd),
                            console_sock, in_userns=in_userns,
                            cgroupns="cgroup" in new, preserve_fds=preserve_fds)
         chan.send("pid", pid=pid)
@@ -109,7 +114,8 @@ def create_stage1(chan: Channel, config: dict[str, Any], bundle: str, rootfs: st
 
 
 def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: str,
-                   cgroup_path: str, state_dir_fd: int, console_sock: socket.socket | None,
+                   cgroup_path: str, fifo_fds: tuple[int, int],
+                   console_sock: socket.socket | None,
                    *, in_userns: bool, cgroupns: bool, preserve_fds: int) -> NoReturn:
     spec = config["process"]
     created = False
@@ -127,8 +133,10 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
         if spec.get("terminal"):
             pty = console.open_pty(spec.get("consoleSize"))
             builder.console(pty[2])
-        builder.finish()
+        # Sysctls before the read-only and masked paths (runc's order): the default
+        # readonlyPaths include /proc/sys, which would refuse every sysctl afterwards.
         _identity_and_sysctls(config)
+        builder.finish()
         exe = process.find_executable(spec)
         process.set_rlimits(spec)
         process.set_oom_score_adj(spec)
@@ -148,8 +156,9 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
         # Blocks until `start` opens the fifo for reading. The byte says the
         # startContainer hooks ran; the fifo closing at exec (close-on-exec) tells `start`
         # that the process runs, so that it can run the poststart hooks.
-        fifo = os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
-        os.close(state_dir_fd)
+        fifo = _open_fifo(*fifo_fds)
+        for fd in fifo_fds:
+            os.close(fd)
         run_hooks(config, "startContainer", state)
         env = process.environment(spec)
         process.finalize(spec, in_userns=in_userns, preserve_fds=preserve_fds)
@@ -161,6 +170,40 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
             os._exit(127)
         _fail(chan, exc)
     os._exit(127)
+
+
+def _host_ids_of_root(config: dict[str, Any]) -> tuple[int, int]:
+    """The host uid and gid that a new user namespace maps its root to."""
+    linux = config.get("linux") or {}
+    ids = []
+    for key in ("uidMappings", "gidMappings"):
+        for m in linux.get(key) or []:
+            if m["containerID"] <= 0 < m["containerID"] + m["size"]:
+                ids.append(m["hostID"] - m["containerID"])
+                break
+        else:
+            from longboat.errors import InvalidArgument
+
+            raise InvalidArgument(f"config.json: linux.{key}: container ID 0 is not mapped")
+    return ids[0], ids[1]
+
+
+def _open_fifo(state_dir_fd: int, fifo_fd: int) -> int:
+    """The exec fifo, opened for writing (this blocks until ``start``).
+
+    Reopened through /proc/self/fd, as runc does: a user namespace's root may not search
+    the root-only state directory, but following the descriptor's magic link checks only
+    the fifo itself. The result must be that fifo: without a procfs of its own, the
+    container's image decides what /proc/self/fd holds. Failing that, by name."""
+    try:
+        fifo = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
+    got, want = os.fstat(fifo), os.fstat(fifo_fd)
+    if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino):
+        return fifo
+    os.close(fifo)
+    return os.open(FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
 
 
 def _identity_and_sysctls(config: dict[str, Any]) -> None:

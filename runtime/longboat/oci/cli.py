@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 
 from longboat import __version__
@@ -168,6 +167,8 @@ def _ps_rows(pids: list[int]) -> list[list[str]]:
 
 def _wait_for(pid: int) -> int:
     """Wait for a grandchild (we are its subreaper), forwarding our signals to it."""
+    import signal
+
     from longboat.linux.proc import exit_code
 
     forwarded = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,

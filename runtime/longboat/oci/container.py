@@ -10,12 +10,10 @@ processes are grandchildren, and their exit status goes to the nearest subreaper
 from __future__ import annotations
 
 import os
-import signal
 import time
 
-from longboat.cgroups import open_cgroup
 from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
-from longboat.linux import libc, proc
+from longboat.linux import proc
 from longboat.oci.hooks import run_hooks
 from longboat.oci.state import (
     ContainerRecord,
@@ -23,13 +21,16 @@ from longboat.oci.state import (
     oci_state,
     status_of,
 )
-from longboat.oci.sync import Channel, ChildFailed
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:
     from typing import Any
 
     from longboat.cgroups import Cgroup
+    from longboat.oci.sync import Channel
+
+
+SIGKILL = 9  # the signal module costs a millisecond at start-up; Linux's number is fixed
 
 
 class Created:
@@ -55,6 +56,8 @@ def signal_number(value: str | int) -> int:
         return int(text)
     name = text if text.startswith("SIG") else "SIG" + text
     try:
+        import signal
+
         return int(signal.Signals[name])
     except KeyError:
         raise InvalidArgument(f"unknown signal {value!r}") from None
@@ -66,12 +69,16 @@ class Runtime:
 
     # -- queries ---------------------------------------------------------------------
     def cgroup_of(self, record: ContainerRecord) -> Cgroup:
+        from longboat.cgroups import open_cgroup
+
         return open_cgroup(record.cgroup_path)
 
     def status(self, record: ContainerRecord) -> str:
+        return status_of(self.store, record, lambda: self._frozen(record))
+
+    def _frozen(self, record: ContainerRecord) -> bool:
         cgroup = self.cgroup_of(record)
-        frozen = cgroup.exists() and cgroup.frozen()
-        return status_of(self.store, record, frozen)
+        return cgroup.exists() and cgroup.frozen()
 
     def state(self, container_id: str) -> dict[str, Any]:
         record = self.store.load(container_id)
@@ -96,8 +103,10 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------------
     def create(self, container_id: str, bundle: str, *, pid_file: str | None = None,
                console_socket: str | None = None, preserve_fds: int = 0) -> Created:
+        from longboat.cgroups import open_cgroup
         from longboat.oci import child
         from longboat.oci.spec import load_config_with_warnings
+        from longboat.oci.sync import Channel
 
         bundle = os.path.abspath(bundle)
         config, warnings = load_config_with_warnings(bundle)
@@ -155,7 +164,7 @@ class Runtime:
             if init_pid or (record and record.pid):
                 _kill_quietly(record.pid if record else init_pid)
             if cgroup is not None:
-                cgroup.signal_all(signal.SIGKILL)
+                cgroup.signal_all(SIGKILL)
                 cgroup.destroy()
             if console_sock is not None:
                 console_sock.close()
@@ -173,6 +182,8 @@ class Runtime:
                 raise SystemFault("container init exited before it was created")
             kind = msg["type"]
             if kind == "error":
+                from longboat.oci.sync import ChildFailed
+
                 raise ChildFailed(msg["message"], msg.get("status", 500))
             if kind == "userns":
                 self._write_id_maps(msg["pid"], config)
@@ -243,7 +254,7 @@ class Runtime:
         cgroup = self.cgroup_of(record)
         if all_processes:
             cgroup.signal_all(number)
-            if status == "paused" and number == signal.SIGKILL:
+            if status == "paused" and number == SIGKILL:
                 cgroup.thaw()
             return
         try:
@@ -260,14 +271,14 @@ class Runtime:
                            f"{status}")
         if status != "stopped":
             if cgroup.exists():
-                cgroup.signal_all(signal.SIGKILL)
+                cgroup.signal_all(SIGKILL)
                 if status == "paused":
                     cgroup.thaw()
             _kill_quietly(record.pid)
             if not proc.wait_exit(record.pid, 10):
                 raise SystemFault(f"container {container_id}: init did not die after SIGKILL")
         if cgroup.exists():
-            cgroup.signal_all(signal.SIGKILL)
+            cgroup.signal_all(SIGKILL)
             cgroup.destroy()
         warnings = run_hooks(record.config, "poststop", oci_state(record, "stopped"))
         self.store.remove(container_id)
@@ -309,6 +320,7 @@ class Runtime:
              pid_file: str | None = None, preserve_fds: int = 0) -> Executed:
         """Start ``spec`` (an OCI process) inside a running container."""
         from longboat.oci import child
+        from longboat.oci.sync import Channel, ChildFailed
 
         record = self.store.load(container_id)
         status = self.status(record)
@@ -390,11 +402,12 @@ def exec_process(record_config: dict[str, Any], args: list[str], *, env: list[st
 
 
 # Devices every container may use whatever its config's device rules say, after them
-# (runc's list): mknod of any node, the default nodes, ptys and the console.
+# (runc's list): mknod of any node, the default nodes and ptys. Not the host's console
+# (5:1): a container's /dev/console is a bind of its own pty.
 _ALWAYS_ALLOWED = (
     ("c", None, None, "m"), ("b", None, None, "m"),
     ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
-    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"),
+    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 2, "rwm"),
     ("c", 136, None, "rwm"),
 )
 
@@ -429,7 +442,7 @@ def _reap(pid: int) -> None:
 def _kill_quietly(pid: int) -> None:
     if pid > 0:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -444,4 +457,6 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def become_subreaper() -> None:
+    from longboat.linux import libc
+
     libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)

@@ -23,11 +23,13 @@ import os
 import re
 import stat
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
 
 from longboat.errors import InvalidArgument
 from longboat.linux import caps, libc
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
+if TYPE_CHECKING:
+    from typing import Any, Final, NoReturn
 
 CONFIG_FILE: Final = "config.json"
 
@@ -176,36 +178,56 @@ _MOUNT_WORDS: Final[dict[str, tuple[int, int]]] = {
 MOUNT_OPTIONS: Final = tuple(sorted(_MOUNT_WORDS))
 
 
-@dataclass
 class MountOptions:
     """A mount's ``options``, sorted into what mount(2) and mount_setattr(2) take.
 
     Later words override earlier ones (``ro,rw`` is read-write), as with mount(8).
+    (A plain class, not a dataclass: importing dataclasses costs milliseconds on every
+    container create.)
+
+    - ``flags``: MS_* flags to set. ``MS_BIND``/``MS_REC`` are not among them: a bind mount
+      is made in two steps (bind, then remount with these flags), see ``bind``.
+    - ``clear_flags``: MS_* flags the options turn off explicitly (``rw``, ``suid``,
+      ``dev``, ``exec``, ``async``, ``atime``, ``norelatime``...).
+    - ``propagation``: MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, with MS_REC for the r*
+      words; 0 for none. The last word wins.
+    - ``bind``: ``bind`` or ``rbind`` was given; ``recursive``: ``rbind``.
+    - ``data``: the options the filesystem takes as data, comma-joined in their order.
+    - ``extensions``: recognized words that need more than mount(2): ``tmpcopyup``,
+      ``idmap``, ``ridmap``.
+    - ``attr_set``/``attr_clr``: MOUNT_ATTR_* to set and clear recursively with
+      mount_setattr(2) (``rro``, ``rnosuid``, ``rnoatime``...).
     """
 
-    #: MS_* flags to set. ``MS_BIND``/``MS_REC`` are not among them: a bind mount is
-    #: made in two steps (bind, then remount with these flags), see ``bind``.
-    flags: int = 0
-    #: MS_* flags the options turn off explicitly (``rw``, ``suid``, ``dev``, ``exec``,
-    #: ``async``, ``atime``, ``norelatime``...): on a remount or a bind mount the runtime
-    #: must clear them rather than keep the source's.
-    clear_flags: int = 0
-    #: MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, with MS_REC for the r* words; 0 for
-    #: none. Only one propagation applies: the last word wins.
-    propagation: int = 0
-    #: ``bind`` or ``rbind`` was given.
-    bind: bool = False
-    #: ``rbind``: the bind takes the submounts too (MS_REC).
-    recursive: bool = False
-    #: The options the filesystem takes as data, comma-joined in their order
-    #: (``mode=755,size=65536k``); "" for none.
-    data: str = ""
-    #: Recognized words that need more than mount(2): ``tmpcopyup``, ``idmap``, ``ridmap``.
-    extensions: set[str] = field(default_factory=set)
-    #: MOUNT_ATTR_* to set and to clear recursively with mount_setattr(2) (``rro``,
-    #: ``rnosuid``, ``rnoatime``...); both 0 when no recursive option was given.
-    attr_set: int = 0
-    attr_clr: int = 0
+    __slots__ = ("attr_clr", "attr_set", "bind", "clear_flags", "data", "extensions",
+                 "flags", "propagation", "recursive")
+
+    def __init__(self, flags: int = 0, clear_flags: int = 0, propagation: int = 0,
+                 bind: bool = False, recursive: bool = False, data: str = "",
+                 extensions: set[str] | None = None, attr_set: int = 0,
+                 attr_clr: int = 0) -> None:
+        self.flags = flags
+        self.clear_flags = clear_flags
+        self.propagation = propagation
+        self.bind = bind
+        self.recursive = recursive
+        self.data = data
+        self.extensions: set[str] = set() if extensions is None else extensions
+        self.attr_set = attr_set
+        self.attr_clr = attr_clr
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MountOptions) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(tuple(v for v in self._values() if not isinstance(v, set)))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"MountOptions({fields})"
 
 
 def parse_mount_options(options: list[str]) -> MountOptions:

@@ -17,6 +17,7 @@ from longboat.linux import proc
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -113,21 +114,34 @@ class StateStore:
             return []
 
     def remove(self, container_id: str) -> None:
-        import shutil
-
-        shutil.rmtree(self.dir(container_id), ignore_errors=True)
+        """Remove the record's directory (only files of ours live there)."""
+        path = self.dir(container_id)
+        try:
+            names = os.listdir(path)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
 
     def fifo_path(self, container_id: str) -> str:
         return os.path.join(self.dir(container_id), FIFO)
 
 
-def status_of(store: StateStore, record: ContainerRecord, frozen: bool) -> str:
-    """creating/created/running/paused/stopped, as the kernel sees it now."""
+def status_of(store: StateStore, record: ContainerRecord, frozen: Callable[[], bool]) -> str:
+    """created/running/paused/stopped, as the kernel sees it now (the cgroup is only
+    asked about freezing when the rest says running)."""
     if not proc.is_alive(record.pid, record.init_start):
         return "stopped"
     if os.path.exists(store.fifo_path(record.id)):
         return "created"
-    return "paused" if frozen else "running"
+    return "paused" if frozen() else "running"
 
 
 def oci_state(record: ContainerRecord, status: str) -> dict[str, Any]:
