@@ -106,11 +106,17 @@ class Cgroup(abc.ABC):
         """Move process ``pid`` (all its threads) into the cgroup."""
 
     @abc.abstractmethod
-    def add_self(self) -> None:
+    def add_self(self, *, v2_done: bool = False) -> None:
         """Move the calling process in. Meant for a container's init between fork and
         exec: when the caller is single-threaded, v1 moves it through ``tasks``, which
         skips the kernel's global threadgroup lock (an RCU grace period, several ms,
-        that writing a pid to ``cgroup.procs`` costs)."""
+        that writing a pid to ``cgroup.procs`` costs). ``v2_done``: the caller was
+        cloned into :meth:`clone_target` already, so only v1 hierarchies remain."""
+
+    def clone_target(self) -> str | None:
+        """The cgroup2 directory of this cgroup, for clone3's CLONE_INTO_CGROUP (the
+        v2 cgroup itself, or the unified hierarchy's on a hybrid host); None on pure v1."""
+        return None
 
     @abc.abstractmethod
     def set(self, resources: Mapping[str, Any]) -> None:

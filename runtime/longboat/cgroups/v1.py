@@ -186,14 +186,17 @@ class CgroupV1(Cgroup):
         if self.unified is not None:
             _files.move_process(self.unified, pid)
 
-    def add_self(self) -> None:
+    def add_self(self, *, v2_done: bool = False) -> None:
         if not _files.single_threaded():
             self.add(os.getpid())
             return
         for directory in self.paths.values():
             _files.move_process(directory, 0, name="tasks")
-        if self.unified is not None:
+        if self.unified is not None and not v2_done:
             _files.move_process(self.unified, 0)
+
+    def clone_target(self) -> str | None:
+        return self.unified
 
     def destroy(self, timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout

@@ -88,8 +88,12 @@ class CgroupV2(Cgroup):
             raise InvalidArgument("not a process id: 0")
         _files.move_process(self.dir, pid)
 
-    def add_self(self) -> None:
-        _files.move_process(self.dir, 0)
+    def add_self(self, *, v2_done: bool = False) -> None:
+        if not v2_done:
+            _files.move_process(self.dir, 0)
+
+    def clone_target(self) -> str | None:
+        return self.dir
 
     def destroy(self, timeout: float = 2.0) -> None:
         _files.remove_tree(self.dir, time.monotonic() + timeout)

@@ -15,12 +15,11 @@ channel, which is close-on-exec, so the runtime reads EOF as "exec happened".
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 from longboat.errors import LongboatError
 from longboat.linux import caps, libc, namespaces
-from longboat.oci import console, process
+from longboat.oci import process
 from longboat.oci.hooks import run_hooks
 from longboat.oci.rootfs import RootfsBuilder
 from longboat.oci.state import FIFO
@@ -28,6 +27,7 @@ from longboat.oci.sync import Channel
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:
+    import socket
     from typing import Any, NoReturn
 
     from longboat.cgroups import Cgroup
@@ -52,11 +52,13 @@ def _fail(chan: Channel, exc: BaseException) -> NoReturn:
 _traceback = None
 
 
-def _before_entering() -> None:
+def _before_entering(terminal: bool) -> None:
     """Load now whatever the child needs later: once inside the container's mount
     namespace, Python can no longer import modules or codecs from the host."""
     global _traceback
     caps.last_cap()
+    if terminal:
+        from longboat.oci import console  # noqa: F401  (later imports find it loaded)
     if os.environ.get("LONGBOAT_DEBUG"):
         import traceback
 
@@ -76,11 +78,11 @@ def _namespace_plan(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 def create_stage1(chan: Channel, config: dict[str, Any], bundle: str, rootfs: str,
                   cgroup: Cgroup, state_dir: str, console_sock: socket.socket | None,
-                  preserve_fds: int) -> NoReturn:
+                  preserve_fds: int, placed: bool) -> NoReturn:
     try:
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        _before_entering()
-        cgroup.add_self()
+        _before_entering(bool(config["process"].get("terminal")))
+        cgroup.add_self(v2_done=placed)
         joins, new = _namespace_plan(config)
         opened = namespaces.open_all(joins)
         state_dir_fd = os.open(state_dir, libc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -131,6 +133,8 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
         builder.pivot()
         pty = None
         if spec.get("terminal"):
+            from longboat.oci import console
+
             pty = console.open_pty(spec.get("consoleSize"))
             builder.console(pty[2])
         # Sysctls before the read-only and masked paths (runc's order): the default
@@ -141,6 +145,8 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
         process.set_rlimits(spec)
         process.set_oom_score_adj(spec)
         if pty is not None:
+            from longboat.oci import console
+
             master, slave, name = pty
             if console_sock is not None:
                 console.send_master(console_sock, master, name)
@@ -225,11 +231,11 @@ def _identity_and_sysctls(config: dict[str, Any]) -> None:
 
 def exec_stage1(chan: Channel, record_pid: int, kinds: list[str], cgroup: Cgroup,
                 spec: dict[str, Any], console_sock: socket.socket | None,
-                preserve_fds: int) -> NoReturn:
+                preserve_fds: int, placed: bool) -> NoReturn:
     try:
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        _before_entering()
-        cgroup.add_self()
+        _before_entering(bool(spec.get("terminal")))
+        cgroup.add_self(v2_done=placed)
         paths = {k: namespaces.proc_path(record_pid, k) for k in kinds
                  if not namespaces.same_as_ours(record_pid, k)}
         opened = namespaces.open_all(paths)
@@ -248,6 +254,8 @@ def _exec_child(chan: Channel, spec: dict[str, Any], console_sock: socket.socket
                 in_userns: bool, preserve_fds: int) -> NoReturn:
     try:
         if spec.get("terminal"):
+            from longboat.oci import console
+
             os.setsid()
             master, slave, name = console.open_pty(spec.get("consoleSize"))
             if console_sock is not None:

@@ -136,11 +136,11 @@ class Runtime:
 
                 console_sock = console.connect(console_socket)
             parent, kid = Channel.pair()
-            stage1 = os.fork()
+            stage1, placed = _fork_into(cgroup)
             if stage1 == 0:
                 parent.close()
                 child.create_stage1(kid, config, bundle, rootfs, cgroup, state_dir,
-                                    console_sock, preserve_fds)
+                                    console_sock, preserve_fds, placed)
             kid.close()
             if console_sock is not None:
                 console_sock.close()
@@ -336,10 +336,11 @@ class Runtime:
 
             console_sock = console.connect(console_socket)
         parent, kid = Channel.pair()
-        stage1 = os.fork()
+        stage1, placed = _fork_into(cgroup)
         if stage1 == 0:
             parent.close()
-            child.exec_stage1(kid, record.pid, kinds, cgroup, spec, console_sock, preserve_fds)
+            child.exec_stage1(kid, record.pid, kinds, cgroup, spec, console_sock, preserve_fds,
+                              placed)
         kid.close()
         if console_sock is not None:
             console_sock.close()
@@ -425,6 +426,23 @@ def device_rules(config: dict[str, Any]) -> dict[str, Any]:
               for d in linux.get("devices") or [] if d.get("type") in ("c", "b", "u")]
     resources["devices"] = [{k: v for k, v in r.items() if v is not None} for r in rules]
     return resources
+
+
+def _fork_into(cgroup: Cgroup) -> tuple[int, bool]:
+    """Fork the first stage, straight into the cgroup's v2 directory when there is one
+    (see longboat.linux.clone); (pid, whether it landed there)."""
+    target = cgroup.clone_target()
+    if target is not None:
+        from longboat.linux.clone import fork_into_cgroup
+
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return fork_into_cgroup(fd), True
+        except OSError:
+            pass    # an old kernel without clone3: move the child by writing its pid
+        finally:
+            os.close(fd)
+    return os.fork(), False
 
 
 def _now_rfc3339() -> str:
