@@ -32,7 +32,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing longboat and its test tools into $venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -e "$top[test]"
+  # (this machine's pip configuration may name local indexes that do not exist; pip
+  # warns about each and goes on: keep those lines out of the way)
+  "$venv/bin/pip" install -q --disable-pip-version-check -e "$top[test]" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" > "$stamp"
 fi
 # Byte-compile our own sources: the CLIs start many times a second and must not pay for

@@ -93,6 +93,7 @@ def _syscall(name: str, *args: object) -> int:
     return _check(_libc.syscall(ctypes.c_long(number), *args), name)
 
 
+_libc.syscall.restype = ctypes.c_long
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                         ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -150,8 +151,20 @@ class _OpenHow(ctypes.Structure):
                 ("resolve", ctypes.c_uint64)]
 
 
+_O_TMPFILE = 0o20000000 | os.O_DIRECTORY
+
+
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
-    how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, resolve)
+    """openat2(2). The kernel answers EAGAIN to RESOLVE_IN_ROOT/BENEATH lookups that race
+    with a rename elsewhere; those are retried a few times before giving up."""
+    creates = flags & os.O_CREAT or (flags & _O_TMPFILE) == _O_TMPFILE
+    how = _OpenHow(flags | os.O_CLOEXEC, mode if creates else 0, resolve)
+    for _attempt in range(8):
+        try:
+            return _syscall("openat2", ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
+                            ctypes.c_size_t(ctypes.sizeof(how)))
+        except BlockingIOError:
+            continue
     return _syscall("openat2", ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
                     ctypes.c_size_t(ctypes.sizeof(how)))
 
