@@ -66,4 +66,4 @@ def test_the_state_root_is_private(runtime, bundle):
     runtime("create", "--bundle", str(path), cid)
     assert (runtime.root.stat().st_mode & 0o777) == 0o700
     assert ((runtime.root / cid).stat().st_mode & 0o777) == 0o700
-    assert ((runtime.root / cid / "state.json").stat().st_mode & 0o777) == 0o600
+    assert ((runtime.root / cid / "state").stat().st_mode & 0o777) == 0o600

@@ -9,10 +9,12 @@ unlimited; an empty cpus/mems string is unset.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from longboat.cgroups.base import Record
 from longboat.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing and collections cost milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -170,7 +172,7 @@ def parse_resources(resources: Mapping[str, Any]) -> Resources:
 
 
 def _need_object(value: object, field: str) -> None:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise InvalidArgument(f"{field} must be an object, not {value!r}")
 
 
@@ -178,7 +180,7 @@ def _section(resources: Mapping[str, Any], key: str) -> Mapping[str, Any] | None
     section: object = resources.get(key)
     if section is None:
         return None
-    if not isinstance(section, Mapping):
+    if not isinstance(section, dict):
         raise InvalidArgument(f"{P}.{key} must be an object, not {section!r}")
     return section
 
@@ -219,7 +221,7 @@ def _cpu_list(cpu: Mapping[str, Any], key: str) -> str | None:
 
 def _device(rule: object, field: str) -> DeviceRule:
     _need_object(rule, field)
-    assert isinstance(rule, Mapping)
+    assert isinstance(rule, dict)
     allow = rule.get("allow")
     if not isinstance(allow, bool):
         raise InvalidArgument(f"{field}.allow must be true or false, not {allow!r}")

@@ -31,6 +31,9 @@ KNOWN_SUBSYSTEMS = frozenset({
 _UNLIMITED_FROM = (1 << 63) - (1 << 16)
 
 
+_SIGKILL = 9  # Linux's number; the signal module costs a millisecond to import
+
+
 class Hierarchy(Record):
     """One mounted v1 hierarchy. ``options`` is what ``mount -t cgroup`` takes as data to
     mount it again (e.g. in a container): "memory", "cpu,cpuacct", "name=systemd"."""
@@ -387,10 +390,8 @@ class CgroupV1(Cgroup):
         return self._freezer_state() == "FROZEN"
 
     def signal_all(self, sig: int) -> None:
-        import signal
-
         freezer = self.dir("freezer")
-        if sig != signal.SIGKILL or freezer is None or not os.path.isdir(freezer):
+        if sig != _SIGKILL or freezer is None or not os.path.isdir(freezer):
             _files.kill_all(self.pids(), sig)
             return
         # Freeze first so nothing forks between listing and killing; a frozen task

@@ -7,7 +7,6 @@ Global flags as runc's (``--root``, ``--log``, ``--log-format``, ``--debug``); e
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -92,6 +91,14 @@ COMMANDS = {
 }
 
 
+def _json() -> Any:
+    """json, imported only by the commands that print or read it: json pulls in ``re``,
+    a few milliseconds that start and delete need not pay."""
+    import json
+
+    return json
+
+
 def _size(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "b": 1}
     text = text.strip().lower()
@@ -114,8 +121,8 @@ def _resources_from_flags(args: Parsed) -> dict[str, Any]:
             with open(source) as f:
                 data = f.read()
         try:
-            loaded: dict[str, Any] = json.loads(data)
-        except json.JSONDecodeError as exc:
+            loaded: dict[str, Any] = _json().loads(data)
+        except ValueError as exc:
             raise InvalidArgument(f"--resources: invalid JSON: {exc}") from None
         return loaded
     res: dict[str, Any] = {}
@@ -213,12 +220,12 @@ def run(args: Parsed, root: str) -> int:
         if os.path.exists(path):
             raise InvalidArgument(f"{path} already exists; remove it first")
         with open(path, "w") as f:
-            json.dump(default_spec(rootless=args.flag("rootless")), f, indent="\t")
+            _json().dump(default_spec(rootless=args.flag("rootless")), f, indent="\t")
         return 0
     if c == "features":
         from longboat.oci.features import features
 
-        print(json.dumps(features(), indent=4))
+        print(_json().dumps(features(), indent=4))
         return 0
     if c in ("create", "run"):
         if args.flag("no_pivot"):
@@ -249,7 +256,7 @@ def run(args: Parsed, root: str) -> int:
     if c == "start":
         _warn(rt.start(cid))
     elif c == "state":
-        print(json.dumps(rt.state(cid), indent=2))
+        print(_json().dumps(rt.state(cid), indent=2))
     elif c == "kill":
         rt.kill(cid, args.args[1] if len(args.args) > 1 else "SIGTERM",
                 all_processes=args.flag("all"))
@@ -271,7 +278,7 @@ def run(args: Parsed, root: str) -> int:
     elif c == "ps":
         pids = rt.pids(cid)
         if args.text("format") == "json":
-            print(json.dumps(pids))
+            print(_json().dumps(pids))
         else:
             print(_table(_ps_rows(pids)))
     elif c == "update":
@@ -287,7 +294,7 @@ def _list(rt: Runtime, args: Parsed) -> None:
         for s in states:
             print(s["id"])
     elif args.text("format") == "json":
-        print(json.dumps(states))
+        print(_json().dumps(states))
     else:
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
@@ -303,8 +310,8 @@ def _exec(rt: Runtime, cid: str, args: Parsed) -> int:
     if process_file:
         try:
             with open(process_file) as f:
-                spec: dict[str, Any] = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
+                spec: dict[str, Any] = _json().load(f)
+        except (OSError, ValueError) as exc:
             raise InvalidArgument(f"--process {process_file}: {exc}") from None
         if args.flag("tty"):
             spec["terminal"] = True
@@ -340,7 +347,7 @@ def _log(path: str | None, fmt: str, message: str) -> None:
             if fmt == "json":
                 from datetime import UTC, datetime
 
-                f.write(json.dumps({"level": "error", "msg": message,
+                f.write(_json().dumps({"level": "error", "msg": message,
                                     "time": datetime.now(UTC).isoformat()}) + "\n")
             else:
                 f.write(f"error: {message}\n")

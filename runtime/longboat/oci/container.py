@@ -278,7 +278,8 @@ class Runtime:
             if not proc.wait_exit(record.pid, 10):
                 raise SystemFault(f"container {container_id}: init did not die after SIGKILL")
         if cgroup.exists():
-            cgroup.signal_all(SIGKILL)
+            if cgroup.pids():   # processes exec'd into it may outlive the init
+                cgroup.signal_all(SIGKILL)
             cgroup.destroy()
         warnings = run_hooks(record.config, "poststop", oci_state(record, "stopped"))
         self.store.remove(container_id)

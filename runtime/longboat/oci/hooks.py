@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from longboat.errors import LongboatError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
@@ -32,7 +30,8 @@ def run_hooks(config: dict[str, Any], stage: str, state: dict[str, Any]) -> list
     hooks = hooks_of(config, stage)
     if not hooks:
         return warnings
-    import subprocess  # only paid for by containers that have hooks
+    import json  # both only paid for by containers that have hooks
+    import subprocess
 
     payload = json.dumps(state).encode()
     for index, hook in enumerate(hooks):
