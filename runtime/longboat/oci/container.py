@@ -447,8 +447,8 @@ def _fork_into(cgroup: Cgroup) -> tuple[int, bool]:
 
 
 def _now_rfc3339() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanoseconds:09d}Z"
 
 
 def _reap(pid: int) -> None:
