@@ -243,3 +243,50 @@ def _wait_for(condition, timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def test_a_container_joins_another_ones_namespaces_by_path(runtime, bundle):
+    """How --network container:X and friends work: namespaces given by path are joined."""
+    first = unique_id()
+    runtime.ids.append(first)
+    path, _ = bundle(["sleep", "1000"], hostname="first")
+    runtime("run", "--detach", "--bundle", str(path), first)
+    pid = runtime.state(first)["pid"]
+    path2, config = bundle(["sh", "-c", "hostname; readlink /proc/self/ns/net"])
+    for ns in config["linux"]["namespaces"]:
+        if ns["type"] in ("network", "uts", "ipc"):
+            ns["path"] = f"/proc/{pid}/ns/{ {'network': 'net'}.get(ns['type'], ns['type'])}"
+    config.pop("hostname", None)
+    (path2 / "config.json").write_text(json.dumps(config))
+    out = runtime("run", "--bundle", str(path2), unique_id()).stdout.split()
+    assert out[0] == "first"
+    assert out[1] == os.readlink(f"/proc/{pid}/ns/net")
+
+
+def test_rootfs_and_bind_propagation(runtime, bundle, tmp_path):
+    """With the rootfs rshared (as Docker asks when a bind mount must propagate), a
+    bind mount marked rshared passes mounts made inside the container back to the host;
+    with the default (rslave) they stay inside."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    from longboat.linux import libc
+
+    libc.mount(str(shared), str(shared), None, libc.MS_BIND)
+    try:
+        libc.mount(None, str(shared), None, libc.MS_SHARED)
+        path, config = bundle(["sh", "-c", "mount -t tmpfs none /shared/inner && "
+                               "echo hi > /shared/inner/file"],
+                              linux__rootfsPropagation="rshared")
+        (shared / "inner").mkdir()
+        config["mounts"].append({"destination": "/shared", "type": "bind",
+                                 "source": str(shared), "options": ["rbind", "rshared"]})
+        config["process"]["capabilities"]["bounding"].append("CAP_SYS_ADMIN")
+        config["process"]["capabilities"]["effective"].append("CAP_SYS_ADMIN")
+        config["process"]["capabilities"]["permitted"].append("CAP_SYS_ADMIN")
+        (path / "config.json").write_text(json.dumps(config))
+        runtime("run", "--bundle", str(path), unique_id())
+        # the tmpfs mounted inside propagated out to the host's copy of the directory
+        assert (shared / "inner" / "file").read_text() == "hi\n"
+        libc.umount2(str(shared / "inner"), libc.MNT_DETACH)
+    finally:
+        libc.umount2(str(shared), libc.MNT_DETACH)

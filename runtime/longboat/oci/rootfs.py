@@ -59,12 +59,13 @@ class RootfsBuilder:
     # -- before pivot_root ------------------------------------------------------------
     def prepare(self) -> None:
         propagation = self.linux.get("rootfsPropagation")
-        # Nothing we mount may leak back to the host: slave (or the asked-for propagation)
-        # for the whole tree, then the rootfs bind-mounted on itself for pivot_root.
+        # Mounts made here reach the host only if asked for: the whole tree becomes a
+        # slave (or gets the asked-for propagation, as runc does; Docker asks for rshared
+        # when a bind mount is to propagate back), then the rootfs is bind-mounted on
+        # itself for pivot_root, which refuses a new root whose parent mount is shared.
         flags = _PROPAGATION.get(propagation or "", libc.MS_SLAVE | libc.MS_REC)
-        if propagation in ("shared", "rshared"):
-            flags = libc.MS_SLAVE | libc.MS_REC
         libc.mount(None, "/", None, flags)
+        self._parent_mount_private()
         libc.mount(self.rootfs, self.rootfs, None, libc.MS_BIND | libc.MS_REC)
         self.root_fd = fs.open_root(self.rootfs)
         for index, entry in enumerate(self.config.get("mounts") or []):
@@ -72,6 +73,21 @@ class RootfsBuilder:
         if not self._binds_dev():
             self._make_devices()
             self._dev_links()
+
+    def _parent_mount_private(self) -> None:
+        """Make the mount holding the rootfs private when it is shared (runc does the
+        same): pivot_root(2) refuses to move a mount whose parent is shared."""
+        rootfs = os.path.realpath(self.rootfs)
+        best, shared = "", False
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                fields = line.split(" - ")[0].split()
+                point = fields[4].replace("\\040", " ")
+                inside = rootfs == point or rootfs.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, shared = point, any(o.startswith("shared:") for o in fields[6:])
+        if shared:
+            libc.mount(None, best, None, libc.MS_PRIVATE)
 
     def _mount(self, index: int, entry: dict[str, Any]) -> None:
         field = f"mounts[{index}]"
@@ -250,12 +266,19 @@ class RootfsBuilder:
 
     # -- pivot_root ----------------------------------------------------------------------
     def pivot(self) -> None:
-        os.chdir(self.rootfs)
-        # Stacking the old root under the new one and detaching it avoids needing a
-        # directory for it inside the image.
-        libc.pivot_root(".", ".")
-        libc.mount(None, ".", None, libc.MS_SLAVE | libc.MS_REC)
-        libc.umount2(".", libc.MNT_DETACH)
+        # pivot_root(".", ".") stacks the old root on the new one, so no directory for it
+        # is needed in the image; then the old root (and only it: hence the fchdir to a
+        # descriptor of it) is made a slave, so that detaching it does not propagate to
+        # the host, and detached.
+        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.chdir(self.rootfs)
+            libc.pivot_root(".", ".")
+            os.fchdir(old_root)
+            libc.mount(None, ".", None, libc.MS_SLAVE | libc.MS_REC)
+            libc.umount2(".", libc.MNT_DETACH)
+        finally:
+            os.close(old_root)
         os.chdir("/")
         if self.root_fd >= 0:
             os.close(self.root_fd)
