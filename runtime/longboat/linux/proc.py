@@ -8,39 +8,30 @@ import select
 _PF_EXITING = 0x4
 
 
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (field 3 onwards), or None
+    when the process is gone. The name (field 2) may hold spaces and parentheses, so the
+    split starts after the last ')'."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return data[data.rindex(b")") + 2:].split()
+
+
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat);
     with the pid it identifies a process across pid reuse. None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(b")") + 2:].split()
-    return int(fields[19])
-
-
-def state(pid: int) -> str | None:
-    """The one-letter scheduler state (R, S, Z, ...), or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return data[data.rindex(b")") + 2:].split()[0].decode()
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def is_alive(pid: int, expected_start: int | None = None) -> bool:
     """True while the process runs (a zombie counts as dead), and is the one expected."""
-    if pid <= 0:
+    fields = _stat(pid) if pid > 0 else None
+    if fields is None:
         return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    fields = data[data.rindex(b")") + 2:].split()
     # A zombie, or a process already in exit (PF_EXITING): the init of a PID namespace
     # lingers there until every process of its namespace has been reaped.
     if fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_EXITING:

@@ -24,7 +24,9 @@ from longboat.oci.state import (
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:
-    from typing import Any
+    import socket
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
     from longboat.cgroups import Cgroup
     from longboat.oci.sync import Channel
@@ -106,7 +108,6 @@ class Runtime:
         from longboat.cgroups import open_cgroup
         from longboat.oci import child
         from longboat.oci.spec import load_config_with_warnings
-        from longboat.oci.sync import Channel
 
         bundle = os.path.abspath(bundle)
         config, warnings = load_config_with_warnings(bundle)
@@ -124,27 +125,16 @@ class Runtime:
             cgroup_path = "/" + cgroup_path
         cgroup: Cgroup | None = None
         record: ContainerRecord | None = None
-        console_sock = None
-        init_pid = 0
         try:
             os.mkfifo(self.store.fifo_path(container_id), 0o600)
             cgroup = open_cgroup(cgroup_path)
             cgroup.create()
             cgroup.set(device_rules(config))
-            if console_socket:
-                from longboat.oci import console
-
-                console_sock = console.connect(console_socket)
-            parent, kid = Channel.pair()
-            stage1, placed = _fork_into(cgroup)
-            if stage1 == 0:
-                parent.close()
-                child.create_stage1(kid, config, bundle, rootfs, cgroup, state_dir,
-                                    console_sock, preserve_fds, placed)
-            kid.close()
-            if console_sock is not None:
-                console_sock.close()
-                console_sock = None
+            created_cgroup = cgroup
+            parent, stage1 = _spawn(cgroup, console_socket, lambda kid, sock, placed:
+                                    child.create_stage1(kid, config, bundle, rootfs,
+                                                        created_cgroup, state_dir, sock,
+                                                        preserve_fds, placed))
             try:
                 record = ContainerRecord(
                     id=container_id, bundle=bundle, rootfs=rootfs, pid=0, init_start=0,
@@ -155,19 +145,16 @@ class Runtime:
             finally:
                 parent.close()
                 _reap(stage1)
-            init_pid = record.pid
             self.store.save(record)
             if pid_file:
                 _write_atomic(pid_file, f"{record.pid}")
             return Created(record.pid, warnings, pty_master)
         except BaseException:
-            if init_pid or (record and record.pid):
-                _kill_quietly(record.pid if record else init_pid)
+            if record is not None and record.pid:
+                _kill_quietly(record.pid)
             if cgroup is not None:
                 cgroup.signal_all(SIGKILL)
                 cgroup.destroy()
-            if console_sock is not None:
-                console_sock.close()
             self.store.remove(container_id)
             raise
 
@@ -321,7 +308,7 @@ class Runtime:
              pid_file: str | None = None, preserve_fds: int = 0) -> Executed:
         """Start ``spec`` (an OCI process) inside a running container."""
         from longboat.oci import child
-        from longboat.oci.sync import Channel, ChildFailed
+        from longboat.oci.sync import ChildFailed
 
         record = self.store.load(container_id)
         status = self.status(record)
@@ -331,20 +318,9 @@ class Runtime:
             raise InvalidArgument("process.args: the command to execute is missing")
         kinds = [ns["type"] for ns in record.namespaces]
         cgroup = self.cgroup_of(record)
-        console_sock = None
-        if console_socket:
-            from longboat.oci import console
-
-            console_sock = console.connect(console_socket)
-        parent, kid = Channel.pair()
-        stage1, placed = _fork_into(cgroup)
-        if stage1 == 0:
-            parent.close()
-            child.exec_stage1(kid, record.pid, kinds, cgroup, spec, console_sock, preserve_fds,
-                              placed)
-        kid.close()
-        if console_sock is not None:
-            console_sock.close()
+        parent, stage1 = _spawn(cgroup, console_socket, lambda kid, sock, placed:
+                                child.exec_stage1(kid, record.pid, kinds, cgroup, spec, sock,
+                                                  preserve_fds, placed))
         pid = 0
         pty_master = None
         try:
@@ -427,6 +403,32 @@ def device_rules(config: dict[str, Any]) -> dict[str, Any]:
               for d in linux.get("devices") or [] if d.get("type") in ("c", "b", "u")]
     resources["devices"] = [{k: v for k, v in r.items() if v is not None} for r in rules]
     return resources
+
+
+def _spawn(cgroup: Cgroup, console_socket: str | None,
+           stage1: Callable[[Channel, socket.socket | None, bool], NoReturn]
+           ) -> tuple[Channel, int]:
+    """Fork the first stage of a create or an exec: it gets its end of a new sync
+    channel, the connected console socket (if any) and whether it already sits in the
+    cgroup's v2 directory. Returns our end and its pid."""
+    from longboat.oci.sync import Channel
+
+    sock = None
+    if console_socket:
+        from longboat.oci import console
+
+        sock = console.connect(console_socket)
+    try:
+        parent, kid = Channel.pair()
+        pid, placed = _fork_into(cgroup)
+        if pid == 0:
+            parent.close()
+            stage1(kid, sock, placed)
+        kid.close()
+    finally:
+        if sock is not None:
+            sock.close()
+    return parent, pid
 
 
 def _fork_into(cgroup: Cgroup) -> tuple[int, bool]:
