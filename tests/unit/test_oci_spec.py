@@ -23,7 +23,7 @@ import pytest
 
 from longboat.errors import InvalidArgument
 from longboat.linux import caps, libc
-from longboat.oci import features, spec
+from longboat.oci import OCI_VERSION, features, mountopts, spec, validate
 
 pytestmark = pytest.mark.unit
 
@@ -94,7 +94,7 @@ def test_default_spec_passes_the_official_schema_and_ours(
         config_schema: Any, bundle: Path, rootless: bool) -> None:
     config = spec.default_spec(rootless=rootless)
     assert list(config_schema.iter_errors(config)) == []
-    assert spec.validate(config, str(bundle)) == []
+    assert validate.validate(config, str(bundle)) == []
 
 
 def test_default_spec_is_a_fresh_copy_each_time() -> None:
@@ -119,7 +119,7 @@ def _without_known_differences(config: Config) -> Config:
 def test_default_spec_is_runcs_example(tmp_path: Path, extra: tuple[str, ...]) -> None:
     theirs = _runc_spec(tmp_path, *extra)
     ours = spec.default_spec(rootless=bool(extra))
-    assert ours["ociVersion"] == spec.OCI_VERSION
+    assert ours["ociVersion"] == OCI_VERSION
     assert {"type": "cgroup"} in ours["linux"]["namespaces"]
     assert set(ours["process"]["capabilities"]) == {"bounding", "effective", "permitted"}
     assert _without_known_differences(ours) == _without_known_differences(theirs)
@@ -137,7 +137,7 @@ def test_rootless_maps_root_to_the_calling_user() -> None:
 def test_runcs_example_is_accepted(tmp_path: Path, extra: tuple[str, ...]) -> None:
     (tmp_path / "rootfs").mkdir()
     config = _runc_spec(tmp_path, *extra)
-    warnings = spec.validate(config, str(tmp_path))
+    warnings = validate.validate(config, str(tmp_path))
     # runc 1.1 asks for ambient capabilities without inheritable ones; newer runc doesn't.
     assert all("process.capabilities.ambient" in w for w in warnings)
 
@@ -397,7 +397,7 @@ def test_validate_refuses_naming_the_field(bundle: Path, mutation: Mutation,
     config = _mutated(mutation)
     (bundle / "config.json").write_text("{}")  # something that is not a directory
     with pytest.raises(InvalidArgument) as raised:
-        spec.validate(config, str(bundle))
+        validate.validate(config, str(bundle))
     text = str(raised.value)
     assert text.startswith("config.json: ")
     assert message in text
@@ -425,7 +425,7 @@ def test_the_first_problem_is_reported() -> None:
     config["ociVersion"] = 2
     config["process"]["args"] = []
     with pytest.raises(InvalidArgument, match="ociVersion"):
-        spec.validate(config, "/nonexistent")
+        validate.validate(config, "/nonexistent")
 
 
 # --------------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ ACCEPTED: list[tuple[str, Mutation]] = [
         "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
         "unified": {"memory.high": "max"}})),
     ("hooks", put("hooks", {name: [{"path": "/bin/true", "args": ["true"], "env": ["A=1"],
-                                    "timeout": 5}] for name in spec.HOOKS})),
+                                    "timeout": 5}] for name in validate.HOOKS})),
     ("annotations", put("annotations", {"org.example.key": "value"})),
     ("process-optional-fields", put("process", {
         "args": ["/bin/sh", "-c", "true"], "cwd": "/", "env": ["EMPTY="],
@@ -481,7 +481,7 @@ def test_validate_accepts(config_schema: Any, bundle: Path, mutation: Mutation) 
     config = _mutated(mutation)
     if mutation is ACCEPTED[1][1]:
         config["root"]["path"] = str(bundle / "rootfs")
-    assert spec.validate(config, str(bundle)) == []
+    assert validate.validate(config, str(bundle)) == []
     # rshared is runc's extension of the schema's four propagation values.
     if config["linux"].get("rootfsPropagation") != "rshared":
         assert list(config_schema.iter_errors(config)) == []
@@ -490,17 +490,17 @@ def test_validate_accepts(config_schema: Any, bundle: Path, mutation: Mutation) 
 def test_process_is_optional_when_not_creating(bundle: Path) -> None:
     config = spec.default_spec()
     del config["process"]
-    assert spec.validate(config, str(bundle), require_process=False) == []
+    assert validate.validate(config, str(bundle), require_process=False) == []
 
 
 def test_seccomp_is_accepted_with_a_warning(bundle: Path) -> None:
     config = spec.default_spec()
     config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
-    assert spec.validate(config, str(bundle)) == [
+    assert validate.validate(config, str(bundle)) == [
         "config.json: linux.seccomp is ignored (longboat-runtime does not support "
         "seccomp yet)"]
     config["linux"]["seccomp"] = None
-    assert spec.validate(config, str(bundle)) == []
+    assert validate.validate(config, str(bundle)) == []
 
 
 def test_capabilities_the_host_lacks_are_a_warning(
@@ -509,7 +509,7 @@ def test_capabilities_the_host_lacks_are_a_warning(
     config = spec.default_spec()
     config["process"]["capabilities"]["bounding"] += ["CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
     config["process"]["capabilities"]["effective"] += ["CAP_BPF"]
-    assert spec.validate(config, str(bundle)) == [
+    assert validate.validate(config, str(bundle)) == [
         "config.json: process.capabilities: CAP_BPF, CAP_CHECKPOINT_RESTORE unknown to the "
         "host kernel (cap_last_cap 38), ignored"]
 
@@ -519,7 +519,7 @@ def test_user_namespace_path_with_mappings_is_a_warning(bundle: Path) -> None:
     config["linux"]["namespaces"].append({"type": "user", "path": "/proc/self/ns/user"})
     UIDMAP(config)
     GIDMAP(config)
-    [warning] = spec.validate(config, str(bundle))
+    [warning] = validate.validate(config, str(bundle))
     assert warning.startswith("config.json: linux.uidMappings is ignored")
 
 
@@ -625,7 +625,7 @@ MOUNT_CASES: list[tuple[list[str], dict[str, Any]]] = [
 @pytest.mark.parametrize(("options", "expected"), MOUNT_CASES,
                          ids=[",".join(o) or "none" for o, _ in MOUNT_CASES])
 def test_parse_mount_options(options: list[str], expected: dict[str, Any]) -> None:
-    assert spec.parse_mount_options(options) == spec.MountOptions(**expected)
+    assert mountopts.parse_mount_options(options) == mountopts.MountOptions(**expected)
 
 
 # Words runc's mount option table knows (1.1 onwards), checked even where runc is absent.
@@ -638,15 +638,15 @@ _RUNC_WORDS = {
 }
 
 
-@pytest.mark.parametrize("word", spec.MOUNT_OPTIONS)
+@pytest.mark.parametrize("word", mountopts.MOUNT_OPTIONS)
 def test_every_recognized_word_is_not_mount_data(word: str) -> None:
-    assert spec.parse_mount_options([word]).data == ""
+    assert mountopts.parse_mount_options([word]).data == ""
 
 
 def test_the_words_runc_knows_are_recognized(tmp_path: Path) -> None:
-    assert set(_RUNC_WORDS) <= set(spec.MOUNT_OPTIONS)
+    assert set(_RUNC_WORDS) <= set(mountopts.MOUNT_OPTIONS)
     runc_features = json.loads(_runc("features", cwd=tmp_path))
-    assert set(runc_features["mountOptions"]) <= set(spec.MOUNT_OPTIONS)
+    assert set(runc_features["mountOptions"]) <= set(mountopts.MOUNT_OPTIONS)
 
 
 # --------------------------------------------------------------------------------------
@@ -660,10 +660,10 @@ def test_features_pass_the_official_schema(features_schema: Any) -> None:
 def test_features_come_from_the_runtimes_own_tables() -> None:
     report = features.features()
     assert (report["ociVersionMin"], report["ociVersionMax"]) == ("1.0.0", "1.1.0")
-    assert report["hooks"] == list(spec.HOOKS)
-    assert report["mountOptions"] == list(spec.MOUNT_OPTIONS)
+    assert report["hooks"] == list(validate.HOOKS)
+    assert report["mountOptions"] == list(mountopts.MOUNT_OPTIONS)
     linux = report["linux"]
-    assert set(linux["namespaces"]) == set(spec.NAMESPACES)
+    assert set(linux["namespaces"]) == set(validate.NAMESPACES)
     assert linux["capabilities"] == caps.from_mask(caps.ALL_MASK())
     assert linux["cgroup"] == {"v1": True, "v2": True, "systemd": False,
                                "systemdUser": False}
@@ -682,4 +682,4 @@ def test_features_namespaces_are_the_ones_validate_accepts(bundle: Path) -> None
             UIDMAP(config)
             GIDMAP(config)
         del config["hostname"]
-        assert spec.validate(config, str(bundle)) == []
+        assert validate.validate(config, str(bundle)) == []

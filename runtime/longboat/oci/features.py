@@ -10,10 +10,10 @@ from typing import Any
 
 import longboat
 from longboat.linux import caps
-from longboat.oci import spec
+from longboat.oci import OCI_VERSION, mountopts, validate
 
 OCI_VERSION_MIN = "1.0.0"
-OCI_VERSION_MAX = "1.1.0"
+OCI_VERSION_MAX = OCI_VERSION
 
 #: Annotation carrying this runtime's version (runc uses org.opencontainers.runc.version).
 VERSION_ANNOTATION = "io.github.longboat.runtime.version"
@@ -24,16 +24,16 @@ def features() -> dict[str, Any]:
 
     Capabilities are those this table and the host kernel both know; seccomp, AppArmor,
     SELinux, Intel RDT, idmapped mounts and network devices are reported as disabled:
-    :func:`longboat.oci.spec.validate` warns about or leaves them to the runtime to refuse.
+    :func:`longboat.oci.validate.validate` warns about or leaves them to the runtime to refuse.
     """
     host_last = caps.last_cap()
     return {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
-        "hooks": list(spec.HOOKS),
-        "mountOptions": list(spec.MOUNT_OPTIONS),
+        "hooks": list(validate.HOOKS),
+        "mountOptions": list(mountopts.MOUNT_OPTIONS),
         "linux": {
-            "namespaces": list(spec.NAMESPACES),
+            "namespaces": list(validate.NAMESPACES),
             "capabilities": [name for name, number in caps.NAMES.items()
                              if number <= host_last],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},

@@ -13,7 +13,7 @@ import stat
 
 from longboat.errors import InvalidArgument
 from longboat.linux import fs, libc
-from longboat.oci.spec import parse_mount_options
+from longboat.oci.mountopts import parse_mount_options
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:

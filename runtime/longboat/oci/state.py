@@ -17,6 +17,7 @@ import os
 
 from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
 from longboat.linux import proc
+from longboat.oci import OCI_VERSION
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; the checker sees it
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 
 DEFAULT_ROOT = "/run/longboat-runtime"
-OCI_VERSION = "1.1.0"
 FIFO = "exec.fifo"
 STATE_FILE = "state"
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+-")
