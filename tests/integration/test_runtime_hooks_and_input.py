@@ -199,3 +199,16 @@ def test_the_container_gets_only_stdio_and_no_runtime_state(runtime, bundle, tmp
     assert sorted(int(f) for f in fds.split()) == [0, 1, 2, 3]
     assert "python" not in rest and rest.startswith("sh")
     assert "NoNewPrivs:\t1" in rest
+
+
+def test_what_the_host_lacks_is_named_and_nothing_is_left(runtime, bundle):
+    """A sysctl this kernel does not have: the field is named, create fails, and the
+    namespaces, mounts and cgroup are gone."""
+    cid = unique_id()
+    path, config = bundle(["true"])
+    config["linux"]["sysctl"] = {"net.ipv4.no_such_knob": "1"}
+    _write(path, config)
+    result = runtime("create", "--bundle", str(path), cid, check=False)
+    assert result.returncode == 1
+    assert "linux.sysctl.net.ipv4.no_such_knob" in result.stderr, result.stderr
+    _assert_nothing_left(runtime, cid, config)
