@@ -8,9 +8,9 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$top/.venv"
 
 # Runtime needs: busybox-static (base images), tini (--init), iproute2 and nftables
-# (networking). Test needs: runc (the oracle for longboat-runtime).
-apt_packages=(python3 python3-venv python3-dev gcc busybox-static tini iproute2 nftables runc
-              procps)
+# (networking). test.sh adds what the tests need (LONGBOAT_TEST_PACKAGES).
+apt_packages=(python3 python3-venv python3-dev gcc busybox-static tini iproute2 nftables procps
+              ${LONGBOAT_TEST_PACKAGES:-})
 
 need_install=()
 for pkg in "${apt_packages[@]}"; do
@@ -21,6 +21,11 @@ if [ "${#need_install[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${need_install[*]}"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_install[@]}"
+  # Debian starts docker-registry as a service on port 5000 where systemd runs: the tests
+  # start their own on loopback, so keep the packaged one off.
+  if [[ " ${need_install[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 # Re-install into the venv only when the project's metadata changed.

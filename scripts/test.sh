@@ -3,6 +3,8 @@
 # Benchmarks are not part of it (pytest -m bench runs them).
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# runc: the oracle for longboat-runtime; docker-registry: a real registry for pull/push
+export LONGBOAT_TEST_PACKAGES="runc docker-registry"
 # shellcheck source=setup.sh
 source "$top/scripts/setup.sh"
 cd "$top"

@@ -152,7 +152,7 @@ class AuthStore:
         """(user, password) saved for ``host``, or None."""
         auths = self._load().get("auths", {})
         assert isinstance(auths, dict)
-        entry = auths.get(config_key(host))
+        entry: object = auths.get(config_key(host))
         if not isinstance(entry, dict):
             return None
         encoded = entry.get("auth")
@@ -166,9 +166,9 @@ class AuthStore:
             if not sep:
                 raise AuthFileError(f"{self.path}: the credentials for {host} have no ':'")
             return user, password
-        user, password = entry.get("username"), entry.get("password")
-        if isinstance(user, str) and isinstance(password, str):
-            return user, password
+        name, secret = entry.get("username"), entry.get("password")
+        if isinstance(name, str) and isinstance(secret, str):
+            return name, secret
         return None
 
     def set(self, host: str, user: str, password: str) -> None:
