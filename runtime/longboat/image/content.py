@@ -181,9 +181,15 @@ class ContentStore:
 
     def clean_ingest(self) -> None:
         """Remove what interrupted writes left behind."""
+        import shutil
+
         ingest = os.path.join(self.root, "ingest")
         for name in os.listdir(ingest):
-            try:
-                os.unlink(os.path.join(ingest, name))
-            except FileNotFoundError:
-                pass
+            path = os.path.join(ingest, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
