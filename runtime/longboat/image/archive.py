@@ -670,13 +670,15 @@ class _Loader:
             self._put(image.config)
             manifest = image.manifest or self._docker_manifest(image)
             manifests.append((image, manifest))
-        for image, manifest in manifests:
+        for _image, manifest in manifests:
             digest = sha256_of(manifest)
             if not self.store.content.has(digest):
                 self.created.append(digest)
-            recorded = self.store.add(manifest, image.names)
-            # an image on record owns its blobs now: a later failure must not remove them
-            self.created = [d for d in self.created if d not in recorded.blobs()]
+        # every image of the archive goes on record in one index write: all or none
+        records = self.store.add_many([(manifest, list(image.names))
+                                       for image, manifest in manifests])
+        self.created = []   # images on record own their blobs now
+        for (image, _manifest), recorded in zip(manifests, records, strict=True):
             names = [reference.parse(n).familiar for n in image.names]
             for name in names:
                 self._emit({"stream": f"Loaded image: {name}\n"})

@@ -249,6 +249,29 @@ class ImageStore:
     def add(self, manifest_data: bytes, names: list[str] | tuple[str, ...] = ()) -> Image:
         """Record a manifest whose config and layers are already in the content store, and
         point ``names`` at it (moving them off any other image)."""
+        return self.add_many([(manifest_data, list(names))])[0]
+
+    def add_many(self, entries: list[tuple[bytes, list[str]]]) -> list[Image]:
+        """Record several images in one index write: all of them or none (a load of a
+        multi-image archive). Later entries win a name given twice."""
+        checked: list[tuple[str, list[str]]] = []
+        for manifest_data, names in entries:
+            self._check_complete(manifest_data)
+            full = [str(reference.parse(n)) for n in names]
+            checked.append((self.content.put(manifest_data), full))
+
+        def change(groups: dict[str, list[str]]) -> None:
+            for digest, full in checked:
+                for other in groups.values():
+                    other[:] = [n for n in other if n not in full]
+                mine = groups.setdefault(digest, [])
+                mine.extend(n for n in full if n not in mine)
+
+        self._edit(change)
+        groups = self._grouped(self._read_index())
+        return [self._image(digest, groups.get(digest, [])) for digest, _ in checked]
+
+    def _check_complete(self, manifest_data: bytes) -> None:
         manifest = parse_manifest(manifest_data)
         for desc in [manifest["config"], *manifest["layers"]]:
             if not self.content.has(desc["digest"]):
@@ -261,17 +284,6 @@ class ImageStore:
         if len(diff_ids) != len(manifest["layers"]):
             raise InvalidArgument(f"image config lists {len(diff_ids)} layers, its manifest "
                                   f"{len(manifest['layers'])}")
-        digest = self.content.put(manifest_data)
-        full = [str(reference.parse(n)) for n in names]
-
-        def change(groups: dict[str, list[str]]) -> None:
-            for other in groups.values():
-                other[:] = [n for n in other if n not in full]
-            mine = groups.setdefault(digest, [])
-            mine.extend(n for n in full if n not in mine)
-
-        self._edit(change)
-        return self.get(digest_name(full[0], digest) if full else manifest["config"]["digest"])
 
     def create(self, config: dict[str, Any], layers: list[dict[str, Any]],
                names: list[str] | tuple[str, ...] = ()) -> Image:
@@ -381,7 +393,3 @@ def _normal(name: str) -> str:
     except InvalidArgument:
         return name
 
-
-def digest_name(name: str, digest: str) -> str:
-    """``name@digest`` for a normalised name (tag dropped)."""
-    return f"{reference.parse(name).name}@{digest}"
