@@ -925,7 +925,7 @@ def _check_rootfs(spool: BinaryIO) -> None:
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-def _unix(created: object) -> int:
+def unix_time(created: object) -> int:
     """RFC 3339 (any fraction of a second) -> unix seconds; 0 when absent or bad."""
     if not isinstance(created, str):
         return 0
@@ -952,7 +952,7 @@ def history(image: Image) -> list[dict[str, Any]]:
             if n < len(layers):
                 size = int(layers[n]["size"])
             n += 1
-        entries.append({"Id": "<missing>", "Created": _unix(h.get("created")),
+        entries.append({"Id": "<missing>", "Created": unix_time(h.get("created")),
                         "CreatedBy": str(h.get("created_by") or ""), "Tags": None,
                         "Size": size, "Comment": str(h.get("comment") or "")})
     entries.reverse()
