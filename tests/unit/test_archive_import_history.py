@@ -18,7 +18,7 @@ from tests.support import image_archives as ia
 
 from longboat.errors import InvalidArgument
 from longboat.image import archive
-from longboat.image.store import DOCKER_LAYER, Image, ImageStore
+from longboat.image.store import OCI_LAYER, Image, ImageStore
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +42,7 @@ def test_import_makes_a_one_layer_image(store: ImageStore,
                                   {"Cmd": ["/bin/sh"], "Env": ["A=b"]})
     diff_id = "sha256:" + ia.sha(ROOTFS)
     assert image.references == ["docker.io/library/imported:1"]
-    assert image.layers == [{"mediaType": DOCKER_LAYER, "size": len(ROOTFS),
+    assert image.layers == [{"mediaType": OCI_LAYER, "size": len(ROOTFS),
                              "digest": diff_id}]
     c = image.config
     assert (c["architecture"], c["os"], c["rootfs"]) == (

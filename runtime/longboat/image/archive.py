@@ -47,13 +47,13 @@ from longboat.errors import InvalidArgument
 from longboat.image import reference
 from longboat.image.content import DigestMismatch, check_digest, sha256_of
 from longboat.image.store import (
-    DOCKER_CONFIG,
     DOCKER_LAYER,
-    DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
     INDEXES,
     MAX_MANIFEST,
+    OCI_CONFIG,
     OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
     OCI_MANIFEST,
     REF_NAME,
     Image,
@@ -668,7 +668,7 @@ class _Loader:
         manifests: list[tuple[_Planned, bytes]] = []
         for image in planned:
             self._put(image.config)
-            manifest = image.manifest or self._docker_manifest(image)
+            manifest = image.manifest or self._manifest_for(image)
             manifests.append((image, manifest))
         for _image, manifest in manifests:
             digest = sha256_of(manifest)
@@ -694,14 +694,16 @@ class _Loader:
             self.created.append(digest)
         return digest
 
-    def _docker_manifest(self, image: _Planned) -> bytes:
+    def _manifest_for(self, image: _Planned) -> bytes:
+        """A manifest for an image that came without one (docker save's format): OCI
+        media types, as ImageStore.create writes."""
         layers = []
         for layer in image.layers:
             done = self.done[layer.member]
-            media = DOCKER_LAYER_GZIP if done.compression == "gzip" else DOCKER_LAYER
+            media = OCI_LAYER_GZIP if done.compression == "gzip" else OCI_LAYER
             layers.append({"mediaType": media, "size": done.size, "digest": done.digest})
-        manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                    "config": {"mediaType": DOCKER_CONFIG, "size": len(image.config),
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "size": len(image.config),
                                "digest": sha256_of(image.config)},
                     "layers": layers}
         return json.dumps(manifest, indent=3).encode()

@@ -46,6 +46,12 @@ REF_NAME = "org.opencontainers.image.ref.name"
 MAX_MANIFEST = 4 << 20
 
 
+def oci_layer_type(media_type: str) -> str:
+    """The OCI name of a layer media type (Docker's plain and gzip layers have one)."""
+    return {DOCKER_LAYER: OCI_LAYER, DOCKER_LAYER_GZIP: OCI_LAYER_GZIP}.get(media_type,
+                                                                        media_type)
+
+
 class Image:
     """One image: its manifest, its config and the names pointing at it."""
 
@@ -288,13 +294,16 @@ class ImageStore:
     def create(self, config: dict[str, Any], layers: list[dict[str, Any]],
                names: list[str] | tuple[str, ...] = ()) -> Image:
         """Write an image from a config (whose ``rootfs.diff_ids`` match ``layers``) and
-        layer descriptors of blobs in the store; Docker's media types."""
+        layer descriptors of blobs in the store. OCI media types: every tool reads them
+        (Docker 20.10 loads, pulls and runs them; skopeo 1.9 finds only OCI manifests by
+        name in a layout), and the image ID (the config's digest) is the same either way."""
         config_data = json.dumps(config, separators=(",", ":")).encode()
         config_digest = self.content.put(config_data)
-        manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                    "config": {"mediaType": DOCKER_CONFIG, "size": len(config_data),
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "size": len(config_data),
                                "digest": config_digest},
-                    "layers": layers}
+                    "layers": [dict(d, mediaType=oci_layer_type(d["mediaType"]))
+                               for d in layers]}
         return self.add(json.dumps(manifest, indent=3).encode(), names)
 
     # -- names --------------------------------------------------------------------------

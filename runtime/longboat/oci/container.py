@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from longboat.oci.sync import Channel
 
 
+Stdio = tuple[int | None, int | None, int | None]
 SIGKILL = 9  # the signal module costs a millisecond at start-up; Linux's number is fixed
 
 
@@ -104,7 +105,10 @@ class Runtime:
 
     # -- lifecycle -------------------------------------------------------------------
     def create(self, container_id: str, bundle: str, *, pid_file: str | None = None,
-               console_socket: str | None = None, preserve_fds: int = 0) -> Created:
+               console_socket: str | None = None, preserve_fds: int = 0,
+               stdio: Stdio | None = None) -> Created:
+        """Create a container from a bundle; its process waits for :meth:`start`.
+        ``stdio``: descriptors for the process's stdin, stdout and stderr (None: ours)."""
         from longboat.cgroups import open_cgroup
         from longboat.oci import child
         from longboat.oci.spec import load_config_with_warnings
@@ -134,7 +138,7 @@ class Runtime:
             parent, stage1 = _spawn(cgroup, console_socket, lambda kid, sock, placed:
                                     child.create_stage1(kid, config, bundle, rootfs,
                                                         created_cgroup, state_dir, sock,
-                                                        preserve_fds, placed))
+                                                        preserve_fds, placed), stdio)
             try:
                 record = ContainerRecord(
                     id=container_id, bundle=bundle, rootfs=rootfs, pid=0, init_start=0,
@@ -305,7 +309,8 @@ class Runtime:
         self.store.save(record)
 
     def exec(self, container_id: str, spec: dict[str, Any], *, console_socket: str | None = None,
-             pid_file: str | None = None, preserve_fds: int = 0) -> Executed:
+             pid_file: str | None = None, preserve_fds: int = 0,
+             stdio: Stdio | None = None) -> Executed:
         """Start ``spec`` (an OCI process) inside a running container."""
         from longboat.oci import child
         from longboat.oci.sync import ChildFailed
@@ -320,7 +325,7 @@ class Runtime:
         cgroup = self.cgroup_of(record)
         parent, stage1 = _spawn(cgroup, console_socket, lambda kid, sock, placed:
                                 child.exec_stage1(kid, record.pid, kinds, cgroup, spec, sock,
-                                                  preserve_fds, placed))
+                                                  preserve_fds, placed), stdio)
         pid = 0
         pty_master = None
         try:
@@ -406,11 +411,12 @@ def device_rules(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spawn(cgroup: Cgroup, console_socket: str | None,
-           stage1: Callable[[Channel, socket.socket | None, bool], NoReturn]
-           ) -> tuple[Channel, int]:
+           stage1: Callable[[Channel, socket.socket | None, bool], NoReturn],
+           stdio: Stdio | None = None) -> tuple[Channel, int]:
     """Fork the first stage of a create or an exec: it gets its end of a new sync
-    channel, the connected console socket (if any) and whether it already sits in the
-    cgroup's v2 directory. Returns our end and its pid."""
+    channel, the connected console socket (if any), whether it already sits in the
+    cgroup's v2 directory, and ``stdio`` as its descriptors 0, 1 and 2 (inherited by the
+    container's process). Returns our end and its pid."""
     from longboat.oci.sync import Channel
 
     sock = None
@@ -423,6 +429,9 @@ def _spawn(cgroup: Cgroup, console_socket: str | None,
         pid, placed = _fork_into(cgroup)
         if pid == 0:
             parent.close()
+            for target, fd in enumerate(stdio or ()):
+                if fd is not None and fd != target:
+                    os.dup2(fd, target)
             stage1(kid, sock, placed)
         kid.close()
     finally:
