@@ -32,20 +32,20 @@ import zlib
 from typing import BinaryIO, Final, Literal
 
 from longboat.errors import InvalidArgument, SystemFault
-from longboat.image.layer_apply import (
-    BLOCK,
+from longboat.image.layer_paths import REAL_DIRS_ONLY, fd_path
+from longboat.image.layer_result import LayerError, LayerResult
+from longboat.image.layer_tar import BLOCK
+from longboat.image.layer_whiteouts import (
     OPAQUE_MARKER,
     OVERLAY_OPAQUE_XATTR,
+    OVERLAY_XATTR_PREFIXES,
     WHITEOUT_PREFIX,
-    LayerError,
-    LayerResult,
 )
 from longboat.linux import libc
 
 OutputCompression = Literal["none", "gzip"]
 
 _CHUNK: Final = 1 << 20
-_OVERLAY_PREFIXES: Final = ("trusted.overlay.", "user.overlay.")
 _HOST_ONLY_XATTRS: Final = frozenset({"security.selinux"})
 _REDIRECT_XATTRS: Final = ("trusted.overlay.redirect", "user.overlay.redirect")
 _METACOPY_XATTRS: Final = ("trusted.overlay.metacopy", "user.overlay.metacopy")
@@ -55,8 +55,6 @@ _OPAQUE_XATTRS: Final = (OVERLAY_OPAQUE_XATTR, "user.overlay.opaque")
 _MAX_OCTAL_7: Final = 0o7777777
 _MAX_OCTAL_11: Final = 0o77777777777
 _PAX_NAME: Final = b"././@PaxHeader"
-_REAL_DIRS: Final = (libc.RESOLVE_BENEATH | libc.RESOLVE_NO_SYMLINKS
-                     | libc.RESOLVE_NO_MAGICLINKS)
 
 
 def _names(dir_fd: int) -> list[bytes]:
@@ -217,7 +215,7 @@ class _Walker:
     def open_dir(self, root_fd: int, prefix: bytes) -> int:
         path = os.fsdecode(prefix.rstrip(b"/")) or "."
         try:
-            return libc.openat2(root_fd, path, os.O_RDONLY | os.O_DIRECTORY, 0, _REAL_DIRS)
+            return libc.openat2(root_fd, path, os.O_RDONLY | os.O_DIRECTORY, 0, REAL_DIRS_ONLY)
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
                 raise LayerError(f"{self.upper}: {path[:80]!r}... is too deep a path for a "
@@ -277,7 +275,7 @@ class _Walker:
             finally:
                 os.close(fd)
         else:
-            proc = f"/proc/self/fd/{dir_fd}/{name}"
+            proc = fd_path(dir_fd, name)
             xattrs, _ = self.xattrs(proc, path)
             if stat.S_ISLNK(mode):
                 target = os.fsencode(os.readlink(name, dir_fd=dir_fd))
@@ -318,7 +316,7 @@ class _Walker:
                 if exc.errno == errno.ENODATA:  # removed meanwhile
                     continue
                 raise
-            if key.startswith(_OVERLAY_PREFIXES):
+            if key.startswith(OVERLAY_XATTR_PREFIXES):
                 special[key] = value
             else:
                 keep[key] = value
