@@ -51,10 +51,11 @@ def version_info() -> dict[str, Any]:
     kernel = platform.release()
     details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
                "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
-               "Os": "linux", "Arch": _arch(), "KernelVersion": kernel, "BuildTime": ""}
+               "Os": "linux", "Arch": _arch(), "KernelVersion": kernel, "BuildTime": "",
+               "Experimental": "false"}
     return {"Platform": {"Name": "Longboat"},
             "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
-            "Version": __version__, **details}
+            "Version": __version__, **details, "Experimental": False}
 
 
 def system_info(engine: Engine) -> dict[str, Any]:

@@ -1,32 +1,319 @@
-"""The `longboat` command line: docker's syntax, a client of the engine's API.
+"""The ``longboat`` command line: docker's syntax, a client of longboatd's API.
 
-The engine and its API arrive with their own issue; until then this front end offers
-what exists on its own and says plainly what does not.
+Start-up is kept lean: this module builds the argument parser only (argparse, os, sys);
+each command's module, the API client and everything they need are imported when that
+command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from longboat import __version__
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
+    from longboat.client.api import APIClient
+
+PROG = "longboat"
+DEFAULT_HOST = "unix:///run/longboat/longboat.sock"
+
+
+class UsageError(Exception):
+    """Bad command-line use: docker exits 125 for these."""
+
+
+class CommandError(Exception):
+    """A failure the CLI itself reports (its text is printed as it is)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}.\nSee '{self.prog} --help'.")
+
+
+class Context:
+    """What a command gets: its arguments, the output streams and a client made on
+    first use."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = sys.stdout
+        self.err = sys.stderr
+        self._client: APIClient | None = None
+
+    @property
+    def host(self) -> str:
+        hosts: list[str] | None = self.args.host
+        if hosts:
+            if len(hosts) > 1:
+                raise UsageError("Please specify only one -H")
+            return hosts[0]
+        return (os.environ.get("LONGBOAT_HOST") or os.environ.get("DOCKER_HOST")
+                or DEFAULT_HOST)
+
+    @property
+    def config_dir(self) -> str:
+        return (self.args.config or os.environ.get("LONGBOAT_CONFIG")
+                or os.path.join(os.path.expanduser("~"), ".longboat"))
+
+    def client(self) -> APIClient:
+        if self._client is None:
+            from longboat import __version__
+            from longboat.client.api import APIClient, TLSConfig
+
+            a = self.args
+            verify = a.tlsverify or bool(os.environ.get("DOCKER_TLS_VERIFY"))
+            tls = None
+            if a.tls or verify:
+                certs = os.environ.get("DOCKER_CERT_PATH") or self.config_dir
+
+                def pem(given: str | None, name: str) -> str | None:
+                    path = given or os.path.join(certs, name)
+                    return path if given or os.path.exists(path) else None
+
+                tls = TLSConfig(ca=pem(a.tlscacert, "ca.pem"), cert=pem(a.tlscert, "cert.pem"),
+                                key=pem(a.tlskey, "key.pem"), verify=verify)
+            version = os.environ.get("DOCKER_API_VERSION") or "auto"
+            self._client = APIClient(self.host, tls=tls, version=version,
+                                     user_agent=f"Longboat-Client/{__version__} (linux)")
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+# -- the parser ------------------------------------------------------------------------------
+def _cmd(sub: Any, name: str, handler: str, help: str, aliases: tuple[str, ...] = ()
+         ) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help,
+                                                     aliases=list(aliases))
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _format(p: argparse.ArgumentParser, what: str = "the output") -> None:
+    p.add_argument("--format", help=f"format {what} with a Go template ('table ...', "
+                                    "'json')")
+
+
+def _add_image_commands(sub: Any, *, group: bool) -> None:
+    """``images``/``pull``/... at the top, and ``image ls``/``image pull``/... in the
+    group (the same handlers)."""
+    H = "longboat.cli.images:"
+    ls = _cmd(sub, "ls" if group else "images", H + "ls", "List images",
+              ("list",) if group else ())
+    ls.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+    ls.add_argument("-a", "--all", action="store_true",
+                    help="show all images (default hides intermediate images)")
+    ls.add_argument("--digests", action="store_true", help="show digests")
+    ls.add_argument("-f", "--filter", action="append", default=[],
+                    help="filter output (dangling=true, reference=..., label=...)")
+    _format(ls)
+    ls.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    ls.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+
+    if group:
+        p = _cmd(sub, "inspect", H + "inspect", "Display detailed information on one or "
+                                                 "more images")
+        p.add_argument("-f", "--format")
+        p.add_argument("names", nargs="+", metavar="IMAGE")
+        p = _cmd(sub, "prune", H + "prune", "Remove unused images")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="remove all unused images, not just dangling ones")
+        p.add_argument("--filter", action="append", default=[])
+        p.add_argument("-f", "--force", action="store_true", help="do not prompt")
+
+    p = _cmd(sub, "rm" if group else "rmi", H + "rm", "Remove one or more images",
+             ("remove",) if group else ())
+    p.add_argument("-f", "--force", action="store_true", help="force removal")
+    p.add_argument("--no-prune", action="store_true",
+                   help="do not delete untagged parents")
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+
+    p = _cmd(sub, "history", H + "history", "Show the history of an image")
+    p.add_argument("-H", "--human", nargs="?", const="true", default="true",
+                   choices=["true", "false", "1", "0"],
+                   help="print sizes and dates in human readable format (default true)")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    _format(p)
+    p.add_argument("name", metavar="IMAGE")
+
+    p = _cmd(sub, "tag", H + "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+
+    p = _cmd(sub, "save", H + "save", "Save one or more images to a tar archive "
+                                       "(streamed to STDOUT by default)")
+    p.add_argument("-o", "--output", help="write to a file, instead of STDOUT")
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+
+    p = _cmd(sub, "load", H + "load", "Load an image from a tar archive or STDIN")
+    p.add_argument("-i", "--input", help="read from tar archive file, instead of STDIN")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress the load output")
+
+    p = _cmd(sub, "import", H + "import_", "Import the contents from a tarball to create a "
+                                           "filesystem image")
+    p.add_argument("-c", "--change", action="append", default=[],
+                   help="apply Dockerfile instruction to the created image")
+    p.add_argument("-m", "--message", help="set commit message for imported image")
+    p.add_argument("--platform")
+    p.add_argument("source", metavar="file|URL|-")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+
+    p = _cmd(sub, "pull", H + "pull", "Download an image from a registry")
+    p.add_argument("-a", "--all-tags", action="store_true",
+                   help="download all tagged images in the repository")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
+    p.add_argument("--platform")
+    p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
+
+    p = _cmd(sub, "push", H + "push", "Upload an image to a registry")
+    p.add_argument("-a", "--all-tags", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
+    p.add_argument("name", metavar="NAME[:TAG]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from longboat import __version__
+
+    parser = Parser(prog=PROG, description="Longboat: containers and images, driven like "
+                                           "docker.")
+    parser.add_argument("-v", "--version", action="version",
+                        version=f"Longboat version {__version__}")
+    parser.add_argument("--config", metavar="DIR",
+                        help="location of client config files (default ~/.longboat)")
+    parser.add_argument("-D", "--debug", action="store_true", help="enable debug mode")
+    parser.add_argument("-H", "--host", action="append", metavar="HOST",
+                        help="daemon socket to connect to: unix://PATH, tcp://HOST:PORT, "
+                             "ssh://[USER@]HOST[:PORT] (default $LONGBOAT_HOST, "
+                             f"$DOCKER_HOST, {DEFAULT_HOST})")
+    parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error",
+                                                      "fatal"], default="info")
+    parser.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
+    parser.add_argument("--tlscacert", help="trust certs signed only by this CA")
+    parser.add_argument("--tlscert", help="path to TLS certificate file")
+    parser.add_argument("--tlskey", help="path to TLS key file")
+    parser.add_argument("--tlsverify", action="store_true",
+                        help="use TLS and verify the remote")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    _add_image_commands(sub, group=False)
+    p = _cmd(sub, "inspect", "longboat.cli.images:inspect_any",
+             "Return low-level information on Longboat objects")
+    p.add_argument("-f", "--format")
+    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("--type", choices=["image"])
+    p.add_argument("names", nargs="+", metavar="NAME|ID")
+
+    image = _cmd(sub, "image", "", "Manage images")
+    image.set_defaults(usage_of=image)
+    image_sub = image.add_subparsers(dest="subcommand", metavar="COMMAND",
+                                     parser_class=Parser)
+    _add_image_commands(image_sub, group=True)
+
+    p = _cmd(sub, "login", "longboat.cli.auth:login", "Log in to a registry")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="take the password from stdin")
+    p.add_argument("server", nargs="?", metavar="SERVER")
+    p = _cmd(sub, "logout", "longboat.cli.auth:logout", "Log out from a registry")
+    p.add_argument("server", nargs="?", metavar="SERVER")
+
+    p = _cmd(sub, "version", "longboat.cli.system:version",
+             "Show the Longboat version information")
+    p.add_argument("-f", "--format")
+    p = _cmd(sub, "info", "longboat.cli.system:info", "Display system-wide information")
+    p.add_argument("-f", "--format")
+
+    system = _cmd(sub, "system", "", "Manage Longboat")
+    system.set_defaults(usage_of=system)
+    system_sub = system.add_subparsers(dest="subcommand", metavar="COMMAND",
+                                       parser_class=Parser)
+    p = _cmd(system_sub, "df", "longboat.cli.system:df", "Show Longboat disk usage")
+    p.add_argument("-v", "--verbose", action="store_true")
+    _format(p)
+    p = _cmd(system_sub, "prune", "longboat.cli.system:prune", "Remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="remove all unused images, "
+                                                             "not just dangling ones")
+    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt")
+    p = _cmd(system_sub, "info", "longboat.cli.system:info",
+             "Display system-wide information")
+    p.add_argument("-f", "--format")
+    _cmd(system_sub, "dial-stdio", "longboat.cli.system:dial_stdio",
+         "Proxy the stdio stream to the daemon connection (for ssh:// clients)")
+    return parser
+
+
+def _handler(name: str) -> Callable[[Context], int | None]:
+    import importlib
+
+    module, _, function = name.partition(":")
+    handler: Callable[[Context], int | None] = getattr(importlib.import_module(module),
+                                                       function)
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="longboat",
-        description="Longboat: containers, images and swarms, driven like docker.",
-        epilog="The OCI runtime is available now as `longboat-runtime`; "
-               "the engine commands (run, ps, images, ...) need longboatd.")
-    parser.add_argument("--version", action="version", version=f"Longboat {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("version", help="show the Longboat version")
-    args = parser.parse_args(argv)
-    if args.command == "version":
-        print(f"Longboat {__version__}")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 125
+    handler_name = getattr(args, "handler", "")
+    if not handler_name:
+        # `longboat`, `longboat image`, `longboat system`: usage, as docker does
+        target: argparse.ArgumentParser = getattr(args, "usage_of", parser)
+        target.print_help()
         return 0
-    parser.print_help(sys.stderr)
-    return 2
+    ctx = Context(args)
+    try:
+        return _run(_handler(handler_name), ctx)
+    finally:
+        ctx.close()
+
+
+def _run(handler: Callable[[Context], int | None], ctx: Context) -> int:
+    from longboat.cli.template import TemplateError
+    from longboat.client.api import APIError, ClientError, StreamError
+
+    try:
+        return handler(ctx) or 0
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 125
+    except StreamError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    except APIError as exc:
+        print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+        return 1
+    except ClientError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    except TemplateError as exc:
+        print(f"template parsing error: {exc}", file=sys.stderr)
+        return 1
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `longboat images | head`: the reader went away; nothing more to say
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silences the exit flush)
+        except OSError:
+            pass
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import os
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from longboat.errors import InvalidArgument
+from longboat.errors import InvalidArgument, LongboatError
 from longboat.image import reference
 from longboat.image.content import DigestMismatch, check_digest, sha256_of
 from longboat.image.registry_auth import AuthStore, repository_scope
@@ -249,7 +249,7 @@ def pull(store: ImageStore, ref: str, *, auth: AuthStore | None = None,
         f"{parsed.familiar_name}@{parsed.digest}"
     try:
         if parsed.tag is not None:
-            report(f"Pulling from {parsed.familiar_name}", parsed.tag)
+            report(f"Pulling from {parsed.path}", parsed.tag)
         data, media, digest = _get_manifest(client, parsed.path, wanted, scopes, what)
         if media in INDEXES:
             entry = _pick(json.loads(data), what)
@@ -281,16 +281,26 @@ def pull(store: ImageStore, ref: str, *, auth: AuthStore | None = None,
             _fetch_blob(client, store, parsed.path, desc, scopes, report)
             report("Download complete", desc["digest"])
 
-        _run_all(download, todo, max_concurrent)
         names = [str(parsed)] if parsed.digest is None or parsed.digest == digest else []
+        up_to_date = not todo and bool(names) and _names_manifest(store, names[0]) == digest
+        _run_all(download, todo, max_concurrent)
         image = store.add(data, names)
         SourceMap(store).add(parsed.name, [d["digest"] for d in layers] +
                              [config_desc["digest"]])
         report(f"Digest: {digest}")
-        report(f"Status: Downloaded newer image for {parsed.familiar}")
+        report(f"Status: Image is up to date for {parsed.familiar}" if up_to_date else
+               f"Status: Downloaded newer image for {parsed.familiar}")
         return image
     finally:
         client.close()
+
+
+def _names_manifest(store: ImageStore, name: str) -> str | None:
+    """The manifest digest ``name`` points at in the store now, if any."""
+    try:
+        return store.get(name).manifest_digest
+    except LongboatError:
+        return None
 
 
 def _check_config(store: ImageStore, manifest: dict[str, Any], what: str) -> None:

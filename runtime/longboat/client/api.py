@@ -1,0 +1,638 @@
+"""A low-level client of the Docker Engine API as longboatd serves it: one method per
+endpoint, docker-py's split (this file knows HTTP and the API's shapes; what to show a
+user is the caller's business).
+
+Standard library only, and importable on any Python 3.8+ without the rest of Longboat:
+the Ansible collection vendors this file as it is. paramiko is imported only when an
+``ssh://`` host is used.
+
+Transports: ``unix:///path``, ``tcp://host:port`` (TLS with a CA, and a client
+certificate, as docker's ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``), and
+``ssh://user@host[:port]``: like docker, the client runs ``longboat system dial-stdio``
+on the remote host and speaks HTTP over that command's stdin and stdout.
+
+Versions: the first request asks ``GET /_ping`` for the server's ``Api-Version`` and uses
+the lower of that and :data:`API_VERSION` in ``/v1.NN/`` paths, unless a version is
+pinned.
+
+Errors: a status >= 400 raises :class:`APIError` with the status and the server's
+``message``; an error reported inside a JSON progress stream (pull, push, load, import)
+raises :class:`StreamError` (``status`` None) after the events before it were yielded;
+a daemon that cannot be reached raises :class:`DaemonUnreachable`.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import http.client
+import json
+import os
+import socket
+import ssl
+import stat
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any, Optional
+from urllib.parse import quote, urlencode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.24"
+DEFAULT_HOST = "unix:///run/longboat/longboat.sock"
+DEFAULT_REMOTE_COMMAND = ("longboat", "system", "dial-stdio")
+DEFAULT_TIMEOUT = 60.0
+CHUNK = 64 << 10
+
+Filters = Optional["Mapping[str, str | bool | Iterable[str]]"]
+
+
+# -- errors ------------------------------------------------------------------------------
+class ClientError(Exception):
+    """Base of every error this client raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DaemonUnreachable(ClientError):
+    """Nothing answers at the host (no socket, refused, TLS or SSH failed)."""
+
+
+class APIError(ClientError):
+    """The daemon answered with an error: ``status`` (None for an error reported inside
+    a stream after a 200) and its ``message``."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+class StreamError(APIError):
+    """An ``{"error": ..., "errorDetail": {...}}`` object in a JSON progress stream."""
+
+    def __init__(self, message: str, event: dict[str, Any] | None = None) -> None:
+        super().__init__(None, message)
+        self.event = event or {}
+
+
+class ProtocolError(ClientError):
+    """The answer is not HTTP or JSON as the API promises."""
+
+
+# -- JSON streams ------------------------------------------------------------------------
+class JSONStream:
+    """Incremental parser of concatenated JSON values (docker sends one per line, but
+    neither line ends nor chunk boundaries are to be trusted)."""
+
+    def __init__(self) -> None:
+        self._decoder = json.JSONDecoder()
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self._text = ""
+
+    def feed(self, data: bytes) -> list[Any]:
+        try:
+            self._text += self._utf8.decode(data)
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"JSON stream is not UTF-8: {exc}") from None
+        values: list[Any] = []
+        while True:
+            text = self._text.lstrip()
+            if not text:
+                self._text = ""
+                return values
+            try:
+                value, end = self._decoder.raw_decode(text)
+            except ValueError:
+                self._text = text      # incomplete (or bad: close() tells)
+                return values
+            values.append(value)
+            self._text = text[end:]
+
+    def close(self) -> None:
+        rest = self._text.strip()
+        if rest:
+            try:
+                self._decoder.raw_decode(rest)
+            except ValueError as exc:
+                raise ProtocolError(f"malformed JSON in stream: {exc}: {rest[:80]!r}") \
+                    from None
+            raise ProtocolError(f"malformed JSON in stream: {rest[:80]!r}")
+
+
+def error_message(status: int, body: bytes) -> str:
+    """The message of an error response: ``{"message": ...}``, else the text itself."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text or http.client.responses.get(status, f"HTTP {status}")
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return text
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = text.strip().partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise ClientError(f"malformed API version {text!r}") from None
+
+
+def negotiate(ours: str, theirs: str | None) -> str:
+    """The version to speak: the lower of ours and the server's (ours when it says
+    nothing)."""
+    if not theirs:
+        return ours
+    return theirs if version_tuple(theirs) < version_tuple(ours) else ours
+
+
+def encode_auth(auth: Mapping[str, Any]) -> str:
+    """``X-Registry-Auth``: base64url of the JSON credentials, as docker sends it."""
+    return base64.urlsafe_b64encode(json.dumps(dict(auth)).encode()).decode()
+
+
+def encode_filters(filters: Filters) -> str | None:
+    """Docker's filter map: ``{"dangling": {"true": true}, "label": {"a=b": true}}``."""
+    if not filters:
+        return None
+    out: dict[str, dict[str, bool]] = {}
+    for key, value in filters.items():
+        values = [value] if isinstance(value, (str, bool)) else list(value)
+        out[key] = {(str(v).lower() if isinstance(v, bool) else str(v)): True
+                    for v in values}
+    return json.dumps(out, separators=(",", ":"))
+
+
+# -- transports --------------------------------------------------------------------------
+class TLSConfig:
+    """Docker's client TLS: verify the daemon against ``ca`` (or the system store)
+    unless ``verify`` is False; present ``cert``/``key`` when given."""
+
+    def __init__(self, ca: str | None = None, cert: str | None = None,
+                 key: str | None = None, verify: bool = True) -> None:
+        self.ca, self.cert, self.key, self.verify = ca, cert, key, verify
+
+    @classmethod
+    def from_cert_path(cls, path: str, verify: bool) -> TLSConfig:
+        def present(name: str) -> str | None:
+            full = os.path.join(path, name)
+            return full if os.path.exists(full) else None
+
+        return cls(ca=present("ca.pem"), cert=present("cert.pem"), key=present("key.pem"),
+                   verify=verify)
+
+    def context(self) -> ssl.SSLContext:
+        try:
+            context = ssl.create_default_context(cafile=self.ca if self.verify else None)
+            if not self.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if self.cert:
+                context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ClientError(f"TLS configuration: {exc}") from None
+        return context
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection over whatever socket-like object ``dial`` returns."""
+
+    def __init__(self, host: str, dial: Any, timeout: float | None) -> None:
+        super().__init__(host, timeout=timeout)
+        self._dial = dial
+
+    def connect(self) -> None:
+        self.sock = self._dial()
+
+
+class _SSHTunnel:
+    """One SSH session to the host; each HTTP connection is a new channel running the
+    dial-stdio command there (docker's ``ssh://`` way)."""
+
+    def __init__(self, target: str, command: str, timeout: float | None) -> None:
+        import paramiko  # type: ignore[import-untyped]
+
+        user, _, hostport = target.rpartition("@")
+        host, port = _split_port(hostport, 22)
+        config = paramiko.SSHConfig()
+        config_file = os.path.expanduser("~/.ssh/config")
+        if os.path.exists(config_file):
+            config = paramiko.SSHConfig.from_path(config_file)
+        options = config.lookup(host)
+        self.client = paramiko.SSHClient()
+        self.client.load_system_host_keys()
+        known = os.path.expanduser("~/.ssh/known_hosts")
+        if os.path.exists(known):
+            self.client.load_host_keys(known)
+        self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            self.client.connect(
+                options.get("hostname", host),
+                port=int(options.get("port", port)) if port == 22 else port,
+                username=user or options.get("user") or None,
+                key_filename=options.get("identityfile") or None,
+                timeout=timeout)
+        except (paramiko.SSHException, OSError) as exc:
+            raise DaemonUnreachable(f"ssh://{target}: {exc}") from None
+        self.command = command
+        self.timeout = timeout
+
+    def dial(self) -> Any:
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise DaemonUnreachable("the SSH connection is closed")
+        channel = transport.open_session(timeout=self.timeout)
+        channel.exec_command(self.command)
+        return channel
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _split_port(hostport: str, default: int) -> tuple[str, int]:
+    if hostport.startswith("["):           # [::1]:2375
+        host, _, rest = hostport[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, sep, port = hostport.rpartition(":")
+        if not sep:
+            host, port = hostport, ""
+    try:
+        return host, int(port) if port else default
+    except ValueError:
+        raise ClientError(f"invalid port in {hostport!r}") from None
+
+
+def host_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``LONGBOAT_HOST``, else ``DOCKER_HOST``, else the default socket."""
+    env = os.environ if environ is None else environ
+    return env.get("LONGBOAT_HOST") or env.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+# -- the client --------------------------------------------------------------------------
+class APIClient:
+    """The Engine API at ``base_url``; ``version`` "auto" negotiates on first use."""
+
+    def __init__(self, base_url: str = DEFAULT_HOST, *, version: str = "auto",
+                 tls: TLSConfig | None = None, timeout: float | None = DEFAULT_TIMEOUT,
+                 user_agent: str = "longboat-client",
+                 ssh_command: str = " ".join(DEFAULT_REMOTE_COMMAND)) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.user_agent = user_agent
+        self._api_version: str | None = None if version == "auto" else version
+        if self._api_version is not None:
+            version_tuple(self._api_version)
+        self._ssh: _SSHTunnel | None = None
+        self._ssl: ssl.SSLContext | None = None
+        scheme, sep, rest = base_url.partition("://")
+        if not sep:
+            raise ClientError(f"invalid host {base_url!r}: expected unix://PATH, "
+                              "tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]")
+        self.scheme = scheme
+        if scheme == "unix":
+            self._path = rest
+            if not rest:
+                raise ClientError(f"invalid host {base_url!r}: no socket path")
+            self._http_host = "localhost"
+        elif scheme in ("tcp", "http", "https"):
+            hostport = rest.split("/", 1)[0]
+            if scheme == "https" and tls is None:
+                tls = TLSConfig()
+            self._host, self._port = _split_port(hostport, 2376 if tls else 2375)
+            if not self._host:
+                raise ClientError(f"invalid host {base_url!r}: no address")
+            self._http_host = hostport
+            self._ssl = tls.context() if tls is not None else None
+        elif scheme == "ssh":
+            self._target = rest.split("/", 1)[0]
+            self._ssh_command = ssh_command
+            self._http_host = "localhost"
+        else:
+            raise ClientError(f"invalid host {base_url!r}: unsupported scheme {scheme!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any
+                 ) -> APIClient:
+        """As docker does: the host from ``LONGBOAT_HOST``/``DOCKER_HOST``; TLS when
+        ``DOCKER_TLS_VERIFY`` is set, with ca.pem/cert.pem/key.pem from
+        ``DOCKER_CERT_PATH`` (default ``~/.longboat``)."""
+        env = os.environ if environ is None else environ
+        if env.get("DOCKER_TLS_VERIFY") and "tls" not in kwargs:
+            path = env.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.longboat")
+            kwargs["tls"] = TLSConfig.from_cert_path(path, verify=True)
+        if env.get("DOCKER_API_VERSION") and "version" not in kwargs:
+            kwargs["version"] = env["DOCKER_API_VERSION"]
+        return cls(host_from_env(env), **kwargs)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _dial(self) -> Any:
+        try:
+            if self.scheme == "unix":
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                try:
+                    sock.connect(self._path)
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+            if self.scheme == "ssh":
+                if self._ssh is None:
+                    self._ssh = _SSHTunnel(self._target, self._ssh_command, self.timeout)
+                return self._ssh.dial()
+            raw = socket.create_connection((self._host, self._port), timeout=self.timeout)
+            if self._ssl is None:
+                return raw
+            try:
+                return self._ssl.wrap_socket(raw, server_hostname=self._host)
+            except BaseException:
+                raw.close()
+                raise
+        except DaemonUnreachable:
+            raise
+        except ssl.SSLError as exc:
+            raise DaemonUnreachable(f"TLS handshake with {self.base_url} failed: {exc}") \
+                from None
+        except OSError as exc:
+            raise DaemonUnreachable(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        if self.scheme == "unix":
+            try:
+                if not stat.S_ISSOCK(os.stat(self._path).st_mode):
+                    return f"{self._path} is not a socket"
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                return f"Cannot connect to the Longboat daemon at {self.base_url}: {err}"
+            if isinstance(exc, PermissionError):
+                return (f"permission denied while trying to connect to the Longboat daemon "
+                        f"socket at {self.base_url}")
+        return (f"Cannot connect to the Longboat daemon at {self.base_url}. "
+                "Is longboatd running?")
+
+    def close(self) -> None:
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
+
+    def __enter__(self) -> APIClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def api_version(self) -> str:
+        if self._api_version is None:
+            response = self._send("GET", "/_ping", versioned=False)
+            try:
+                response.read()
+            finally:
+                response.close()
+            self._api_version = negotiate(API_VERSION, response.getheader("Api-Version"))
+        return self._api_version
+
+    def _send(self, method: str, path: str, *, params: Any = None,
+              body: bytes | IO[bytes] | None = None,
+              headers: dict[str, str] | None = None, versioned: bool = True,
+              timeout: float | None = -1.0) -> http.client.HTTPResponse:
+        """Send a request; the response (status checked) is the caller's to read."""
+        url = (f"/v{self.api_version}" if versioned else "") + path
+        if params:
+            query = urlencode([(k, v) for k, v in
+                               (params.items() if isinstance(params, dict) else params)
+                               if v is not None], doseq=True)
+            if query:
+                url += "?" + query
+        all_headers = {"User-Agent": self.user_agent}
+        all_headers.update(headers or {})
+        if isinstance(body, bytes):
+            all_headers.setdefault("Content-Length", str(len(body)))
+        elif body is not None:
+            size = _file_size(body)
+            if size is not None:
+                all_headers.setdefault("Content-Length", str(size))
+            else:
+                all_headers.setdefault("Transfer-Encoding", "chunked")
+        connection = _Connection(self._http_host, self._dial,
+                                 self.timeout if timeout == -1.0 else timeout)
+        try:
+            if body is None or isinstance(body, bytes):
+                connection.request(method, url, body=body, headers=all_headers)
+            else:
+                connection.putrequest(method, url, skip_accept_encoding=True)
+                for name, value in all_headers.items():
+                    connection.putheader(name, value)
+                connection.endheaders()
+                chunked = "Transfer-Encoding" in all_headers
+                while True:
+                    data = body.read(CHUNK)
+                    if not data:
+                        break
+                    connection.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                if chunked:
+                    connection.send(b"0\r\n\r\n")
+            response = connection.getresponse()
+        except DaemonUnreachable:
+            connection.close()
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                # the daemon may have answered (an error) before reading the whole body
+                raise ClientError(f"{method} {path}: the connection broke: {exc}") from None
+            if isinstance(exc, socket.timeout):
+                raise ClientError(f"{method} {path}: timed out") from None
+            raise ClientError(f"{method} {path}: {exc}") from None
+        if response.status >= 400:
+            try:
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                data = b""
+            finally:
+                connection.close()
+            raise APIError(response.status, error_message(response.status, data))
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError(f"{method} {path}: reading the answer: {exc}") from None
+        finally:
+            response.close()
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ProtocolError(f"{method} {path}: the answer is not JSON: "
+                                f"{data[:80]!r}") from None
+
+    @staticmethod
+    def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+        try:
+            while True:
+                try:
+                    data = response.read1(CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise ClientError(f"the stream broke: {exc}") from None
+                if not data:
+                    return
+                yield data
+        finally:
+            response.close()
+
+    @classmethod
+    def _events(cls, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+        parser = JSONStream()
+        for data in cls._chunks(response):
+            for event in parser.feed(data):
+                if not isinstance(event, dict):
+                    raise ProtocolError(f"unexpected value in a progress stream: {event!r}")
+                if event.get("error") or event.get("errorDetail"):
+                    detail = event.get("errorDetail") or {}
+                    message = event.get("error") or (
+                        detail.get("message") if isinstance(detail, dict) else None)
+                    raise StreamError(str(message or "unknown error"), event)
+                yield event
+        parser.close()
+
+    # -- system --------------------------------------------------------------------------
+    def ping(self) -> str:
+        """``GET /_ping``: "OK" (and negotiates the version if it is not yet)."""
+        response = self._send("GET", "/_ping", versioned=False)
+        try:
+            body = response.read().decode("utf-8", "replace")
+        finally:
+            response.close()
+        if self._api_version is None:
+            self._api_version = negotiate(API_VERSION, response.getheader("Api-Version"))
+        return body
+
+    def version(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/version"))
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/info"))
+
+    def df(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/system/df"))
+
+    # -- images --------------------------------------------------------------------------
+    def images(self, *, all: bool = False, filters: Filters = None,
+               name: str | None = None) -> list[dict[str, Any]]:
+        wanted: dict[str, Any] = dict(filters or {})
+        if name:
+            wanted["reference"] = [name]
+        params = {"all": "1" if all else None, "filters": encode_filters(wanted)}
+        return list(self._json("GET", "/images/json", params=params) or [])
+
+    def inspect_image(self, name: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/images/{_segment(name)}/json"))
+
+    def image_history(self, name: str) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"/images/{_segment(name)}/history") or [])
+
+    def tag(self, image: str, repository: str, tag: str | None = None) -> None:
+        self._json("POST", f"/images/{_segment(image)}/tag",
+                   params={"repo": repository, "tag": tag})
+
+    def remove_image(self, name: str, *, force: bool = False, noprune: bool = False
+                     ) -> list[dict[str, str]]:
+        params = {"force": "1" if force else None, "noprune": "1" if noprune else None}
+        return list(self._json("DELETE", f"/images/{_segment(name)}", params=params) or [])
+
+    def prune_images(self, *, filters: Filters = None) -> dict[str, Any]:
+        return dict(self._json("POST", "/images/prune",
+                               params={"filters": encode_filters(filters)}) or {})
+
+    def pull(self, repository: str, tag: str | None = None, *,
+             auth: Mapping[str, Any] | None = None, platform: str | None = None
+             ) -> Iterator[dict[str, Any]]:
+        """Start a pull; its progress events (the request is made before this returns,
+        so a refused pull raises here)."""
+        headers = {"X-Registry-Auth": encode_auth(auth or {})}
+        response = self._send("POST", "/images/create", headers=headers, timeout=None,
+                              params={"fromImage": repository, "tag": tag,
+                                      "platform": platform})
+        return self._events(response)
+
+    def push(self, repository: str, tag: str | None = None, *,
+             auth: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        headers = {"X-Registry-Auth": encode_auth(auth or {})}
+        response = self._send("POST", f"/images/{_segment(repository)}/push",
+                              params={"tag": tag}, headers=headers, timeout=None)
+        return self._events(response)
+
+    def save(self, names: Iterable[str]) -> Iterator[bytes]:
+        """The images as a docker-archive tar, in chunks (a missing image raises here)."""
+        response = self._send("GET", "/images/get", params=[("names", n) for n in names],
+                              timeout=None)
+        return self._chunks(response)
+
+    def load(self, data: bytes | IO[bytes], *, quiet: bool = False
+             ) -> Iterator[dict[str, Any]]:
+        response = self._send("POST", "/images/load", body=data, timeout=None,
+                              params={"quiet": "1" if quiet else "0"},
+                              headers={"Content-Type": "application/x-tar"})
+        return self._events(response)
+
+    def import_image(self, data: bytes | IO[bytes] | None = None, *,
+                     src: str | None = None, repository: str | None = None,
+                     tag: str | None = None, message: str | None = None,
+                     changes: Iterable[str] = (), platform: str | None = None
+                     ) -> Iterator[dict[str, Any]]:
+        """Import a root filesystem tar sent as ``data``, or fetched by the daemon from
+        ``src`` (a URL)."""
+        if (data is None) == (src is None):
+            raise ClientError("import needs either the tar's data or a source URL")
+        params: list[tuple[str, str | None]] = [
+            ("fromSrc", "-" if data is not None else src), ("repo", repository),
+            ("tag", tag), ("message", message), ("platform", platform)]
+        params += [("changes", c) for c in changes]
+        response = self._send("POST", "/images/create", params=params, body=data,
+                              timeout=None,
+                              headers={"Content-Type": "application/x-tar"} if data is not None
+                              else None)
+        return self._events(response)
+
+    def login(self, username: str, password: str, registry: str | None = None
+              ) -> dict[str, Any]:
+        """``POST /auth``: check credentials with a registry (the daemon keeps nothing)."""
+        body = {"username": username, "password": password,
+                "serveraddress": registry or "https://index.docker.io/v1/"}
+        return dict(self._json("POST", "/auth", body=json.dumps(body).encode(),
+                               headers={"Content-Type": "application/json"}) or {})
+
+
+def _segment(name: str) -> str:
+    # image names keep their slashes in the path (the server matches them); the rest is
+    # escaped
+    return quote(name, safe="/:@")
+
+
+def _file_size(body: IO[bytes]) -> int | None:
+    try:
+        info = os.fstat(body.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return info.st_size - body.tell()
+    except (OSError, AttributeError, ValueError):
+        pass
+    return None
+
+
+__all__ = ["API_VERSION", "DEFAULT_HOST", "APIClient", "APIError", "ClientError",
+           "DaemonUnreachable", "JSONStream", "ProtocolError", "StreamError", "TLSConfig",
+           "encode_auth", "encode_filters", "error_message", "host_from_env", "negotiate"]
