@@ -15,6 +15,7 @@ class Longboatd:
         self.workdir = workdir
         self.socket = workdir / "longboat.sock"
         self.data_root = workdir / "data"
+        self.exec_root = workdir / "run"
         self.log = workdir / "longboatd.log"
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
@@ -27,7 +28,8 @@ class Longboatd:
         binary = str(Path(sys.executable).parent / "longboatd")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [binary, "--data-root", str(self.data_root), "-H", self.host,
+                [binary, "--data-root", str(self.data_root), "--exec-root",
+                 str(self.exec_root), "-H", self.host,
                  "--pidfile", str(self.workdir / "longboatd.pid"),
                  "--config-file", str(self._config()), *self.extra],
                 stdout=log, stderr=log)
@@ -57,7 +59,13 @@ class Longboatd:
                                  f"{out.stdout}\n{out.stderr}")
         return out
 
-    def stop(self) -> None:
+    def stop(self, *, monitor: bool = True) -> None:
+        """Stop longboatd; with ``monitor``, also remove every container and stop the
+        container monitor (which otherwise outlives the daemon, by design)."""
+        if monitor and self.process is not None and self.process.poll() is None:
+            ids = self.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, check=False)
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -65,6 +73,21 @@ class Longboatd:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if monitor:
+            self.stop_monitor()
+
+    def stop_monitor(self) -> None:
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.exec_root / "monitor.sock"))
+            sock.sendall(b'{"op": "shutdown", "force": true}\n')
+            sock.recv(4096)
+        except OSError:
+            return
+        finally:
+            sock.close()
 
     def __enter__(self) -> Longboatd:
         return self.start()

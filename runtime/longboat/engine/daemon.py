@@ -15,7 +15,7 @@ import stat
 import sys
 
 from longboat import __version__
-from longboat.api import images, system
+from longboat.api import containers, images, system
 from longboat.api.http import serve_connection
 from longboat.api.router import Router
 from longboat.engine.config import DEFAULT_CONFIG_FILE, Settings
@@ -118,9 +118,11 @@ async def listen(settings: Settings, router: Router) -> list[asyncio.Server]:
 
 async def run(settings: Settings) -> None:
     engine = Engine(settings)
+    await engine.start()
     router = Router()
     system.register(router, engine)
     images.register(router, engine)
+    containers.register(router, engine)
     servers = await listen(settings, router)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,5 +1,5 @@
 """The engine's state on this host, and the one place that wires its parts together:
-the image store, the snapshotter and the credentials it pulls and pushes with."""
+the image store, the snapshotter, the container monitor, containers and events."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import os
 import socket
 import uuid
 
+from longboat.engine.attach import Attachments
 from longboat.engine.config import Settings
+from longboat.engine.events import Events
+from longboat.engine.monitor_client import MonitorClient
+from longboat.image.snapshot import Snapshotter
 from longboat.image.store import ImageStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Engine:
@@ -18,7 +26,57 @@ class Engine:
         os.chmod(settings.data_root, 0o700)   # private whatever umask made it
         self.images = ImageStore(settings.image_root())
         self.images.content.clean_ingest()
+        self.snapshots = Snapshotter(os.path.join(settings.data_root, "snapshots"))
+        self.monitor = MonitorClient(settings.exec_root)
+        self.attachments = Attachments(self.monitor)
+        self.events = Events()
         self.id = self._engine_id()
+        from longboat.engine.containers import Containers
+
+        self.containers = Containers(self)
+
+    async def start(self) -> None:
+        """Bring up (or find) the monitor, follow its exit events, then re-adopt the
+        containers that ran when we stopped (subscribing first, so no exit is missed)."""
+        import asyncio
+
+        self._events_task = asyncio.create_task(self._follow_exits(await self._subscribe()))
+
+    async def _subscribe(self) -> tuple[Any, Any]:
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, self.monitor.ensure_running)
+        _, reader, writer = await self.monitor.stream("events")
+        await self.containers.restore()
+        return reader, writer
+
+    async def _follow_exits(self, stream: tuple[Any, Any]) -> None:
+        import asyncio
+        import json
+        import logging
+
+        log = logging.getLogger("longboat.engine")
+        while True:
+            reader, writer = stream
+            try:
+                while line := await reader.readline():
+                    event = json.loads(line)
+                    if event.get("event") == "exit":
+                        await self.containers.on_exit(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("error following the monitor's events")
+            finally:
+                writer.close()
+            log.warning("lost the monitor's event stream; reconnecting")
+            while True:
+                await asyncio.sleep(0.5)
+                try:
+                    stream = await self._subscribe()
+                    break
+                except Exception:
+                    log.exception("cannot reach the container monitor")
 
     def _engine_id(self) -> str:
         path = os.path.join(self.settings.data_root, "engine-id")

@@ -1,0 +1,251 @@
+"""Container endpoints: create, list, inspect, start, stop, restart, kill, wait, remove,
+pause, unpause, rename, resize, logs, attach, prune; and ``/events``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from longboat.api.http import Request, Response
+from longboat.api.router import Router
+from longboat.engine.attach import Attachment
+from longboat.errors import InvalidArgument, NotModified
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from typing import Any
+
+    from longboat.engine.engine import Engine
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+
+
+def _filters(request: Request) -> dict[str, list[str]]:
+    raw = request.json_arg("filters") or {}
+    if not isinstance(raw, dict):
+        raise InvalidArgument("filters must be a JSON object")
+    return {k: list(v) if isinstance(v, list) else [x for x, on in v.items() if on]
+            for k, v in raw.items()}
+
+
+def register(router: Router, engine: Engine) -> None:
+    containers = engine.containers
+
+    async def create(request: Request) -> Response:
+        body = await request.json()
+        cid, warnings = await asyncio.get_running_loop().run_in_executor(
+            None, containers.create, body, request.arg("name"))
+        engine.events.publish("container", "create", containers.get(cid), {})
+        return Response.json({"Id": cid, "Warnings": warnings}, 201)
+
+    async def list_containers(request: Request) -> Response:
+        filters = _filters(request)
+        show_all = request.flag("all")
+        rows = []
+        for c in sorted(containers.by_id.values(), key=lambda c: c.data["Created"],
+                        reverse=True):
+            if not (show_all or c.running or "status" in filters or "exited" in filters):
+                continue
+            if _matches(c, filters):
+                rows.append(c.summary())
+        limit = int(request.arg("limit") or -1)
+        return Response.json(rows[:limit] if limit > 0 else rows)
+
+    async def inspect(request: Request) -> Response:
+        return Response.json(containers.get(request.params["id"]).inspect())
+
+    async def start(request: Request) -> Response:
+        try:
+            await containers.start(request.params["id"])
+        except NotModified:
+            return Response(304)
+        engine.events.publish("container", "start", containers.get(request.params["id"]), {})
+        return Response(204)
+
+    async def stop(request: Request) -> Response:
+        t = request.arg("t")
+        try:
+            await containers.stop(request.params["id"], None if t is None else int(t))
+        except NotModified:
+            return Response(304)
+        return Response(204)
+
+    async def restart(request: Request) -> Response:
+        t = request.arg("t")
+        try:
+            await containers.stop(request.params["id"], None if t is None else int(t))
+        except NotModified:
+            pass
+        await containers.start(request.params["id"])
+        return Response(204)
+
+    async def kill(request: Request) -> Response:
+        await containers.kill(request.params["id"], request.arg("signal") or "SIGKILL")
+        return Response(204)
+
+    async def wait(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        waiting = asyncio.ensure_future(
+            containers.wait(container.id, request.arg("condition") or "not-running"))
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b""   # the headers go out now; the CLI starts the container after them
+            code = await waiting
+            error = container.state.get("Error") or None
+            yield json.dumps({"StatusCode": code,
+                              "Error": {"Message": error} if error else None}).encode()
+
+        return Response(200, headers={"Content-Type": "application/json"}, stream=body())
+
+    async def remove(request: Request) -> Response:
+        await containers.remove(request.params["id"], force=request.flag("force"))
+        return Response(204)
+
+    async def pause(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        await engine.monitor.call("pause", id=container.id)
+        container.set_state(Paused=True)
+        return Response(204)
+
+    async def unpause(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        await engine.monitor.call("resume", id=container.id)
+        container.set_state(Paused=False)
+        return Response(204)
+
+    async def rename(request: Request) -> Response:
+        from longboat.engine import names
+        from longboat.errors import Conflict
+
+        container = containers.get(request.params["id"])
+        new = names.check(request.arg("name") or "")
+        taken = containers.names_in_use()
+        if new in taken and taken[new] != container.id:
+            raise Conflict(f'Conflict. The container name "/{new}" is already in use by '
+                           f'container "{taken[new]}". You have to remove (or rename) that '
+                           "container to be able to reuse that name.")
+        container.data["Name"] = "/" + new
+        container.save()
+        return Response(204)
+
+    async def resize(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        if container.running:
+            await engine.monitor.call("resize", id=container.id,
+                                      height=int(request.arg("h") or 0),
+                                      width=int(request.arg("w") or 0))
+        return Response(200)
+
+    async def prune(request: Request) -> Response:
+        deleted = []
+        for c in list(containers.by_id.values()):
+            if not c.running:
+                await containers.remove(c.id)
+                deleted.append(c.id)
+        return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+    async def logs(request: Request) -> Response:
+        from longboat.engine import logs as logfile
+
+        container = containers.get(request.params["id"])
+        stdout, stderr = request.flag("stdout"), request.flag("stderr")
+        if not (stdout or stderr):
+            raise InvalidArgument("You must choose at least one stream")
+        tail_arg = request.arg("tail") or "all"
+        tail = None if tail_arg == "all" else int(tail_arg)
+        since_arg, until_arg = request.arg("since") or "0", request.arg("until") or "0"
+        since = logfile.parse_time(since_arg) if since_arg != "0" else None
+        until = logfile.parse_time(until_arg) if until_arg != "0" else None
+        timestamps = request.flag("timestamps")
+        tty = bool(container.config.get("Tty"))
+
+        async def body() -> AsyncIterator[bytes]:
+            if request.flag("follow"):
+                source = logfile.follow(container.log_path, stdout=stdout, stderr=stderr,
+                                        since=since, until=until, tail=tail,
+                                        timestamps=timestamps,
+                                        running=lambda: container.running)
+                async for stream, data in source:
+                    yield data if tty else logfile.frame(stream, data)
+            else:
+                for stream, data in logfile.read(container.log_path, stdout=stdout,
+                                                 stderr=stderr, since=since, until=until,
+                                                 tail=tail, timestamps=timestamps):
+                    yield data if tty else logfile.frame(stream, data)
+
+        return Response(200, headers={"Content-Type": RAW_STREAM}, stream=body())
+
+    async def attach(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        upgrade = request.headers.get("upgrade", "").lower() == "tcp"
+        headers = {"Content-Type": RAW_STREAM}
+        if upgrade:
+            headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+
+        async def joined() -> None:
+            reader, writer = request.hijack()
+            attachment = Attachment(reader, writer, request.flag("stdin"),
+                                    request.flag("stdout"), request.flag("stderr"))
+            if container.running:
+                await engine.attachments.join(container.id, attachment)
+            else:
+                engine.attachments.wait_for_start(container.id, attachment)
+            await attachment.done.wait()
+
+        return Response(101 if upgrade else 200, headers=headers, hijack=joined)
+
+    async def events(request: Request) -> Response:
+        from longboat.engine.logs import parse_time
+
+        since = parse_time(request.arg("since") or "") if request.arg("since") else None
+        until = parse_time(request.arg("until") or "") if request.arg("until") else None
+        filters = _filters(request)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b""
+            async for event in engine.events.stream(since, until, filters):
+                yield json.dumps(event).encode() + b"\n"
+
+        return Response(200, headers={"Content-Type": "application/json"}, stream=body())
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_containers)
+    router.add("POST", "/containers/prune", prune)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("POST", "/containers/{id}/pause", pause)
+    router.add("POST", "/containers/{id}/unpause", unpause)
+    router.add("POST", "/containers/{id}/rename", rename)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("DELETE", "/containers/{id}", remove)
+    router.add("GET", "/events", events)
+
+
+def _matches(container: Any, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if key == "name" and not any(v.lstrip("/") in container.name for v in values):
+            return False
+        if key == "id" and not any(container.id.startswith(v) for v in values):
+            return False
+        if key == "status" and container.state["Status"] not in values:
+            return False
+        if key == "exited" and (container.running or
+                                str(container.state["ExitCode"]) not in values):
+            return False
+        if key == "ancestor" and not any(v in (container.data["ImageName"],
+                                               container.data["Image"]) for v in values):
+            return False
+        if key == "label":
+            labels = container.config.get("Labels") or {}
+            for wanted in values:
+                k, eq, v = wanted.partition("=")
+                if k not in labels or (eq and labels[k] != v):
+                    return False
+    return True

@@ -1,0 +1,496 @@
+"""Containers: their records, their lifecycle, and the link to the monitor that runs
+them.
+
+A container's record (``DATA_ROOT/containers/<id>/container.json``, written atomically)
+holds what was asked for (Docker's Config and HostConfig, as given) and its state in
+Docker's words. Its root filesystem is a snapshot over its image's layers, mounted at
+start and unmounted once it has exited; its bundle (config.json) is written at start
+from the record, the image and the host. The monitor runs it; its exit reaches us as an
+event, or, if it happened while we were down, from the monitor's exit record when we
+start again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import time
+
+from longboat.engine import names
+from longboat.errors import Conflict, InvalidArgument, NotFound, NotModified
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from longboat.engine.engine import Engine
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    return rfc3339(time.time())
+
+
+def rfc3339(when: float) -> str:
+    seconds = int(when)
+    nanos = min(round((when - seconds) * 1e9), 999_999_999)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+class Container:
+    def __init__(self, data: dict[str, Any], directory: str) -> None:
+        self.data = data
+        self.dir = directory
+
+    # -- fields -------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return str(self.data["Id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.data["Name"]).lstrip("/")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.data["Config"])
+
+    @property
+    def host_config(self) -> dict[str, Any]:
+        return dict(self.data["HostConfig"])
+
+    @property
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.data["State"]
+        return state
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state["Running"])
+
+    @property
+    def bundle(self) -> str:
+        return os.path.join(self.dir, "bundle")
+
+    @property
+    def rootfs(self) -> str:
+        return os.path.join(self.bundle, "rootfs")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, f"{self.id}-json.log")
+
+    def save(self) -> None:
+        path = os.path.join(self.dir, "container.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(self.data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(path + ".tmp", path)
+
+    def set_state(self, **changes: Any) -> None:
+        state = self.state
+        state.update(changes)
+        if state["Restarting"]:
+            state["Status"] = "restarting"
+        elif state["Running"]:
+            state["Status"] = "paused" if state["Paused"] else "running"
+        else:
+            state["Status"] = "exited" if state["StartedAt"] != ZERO_TIME else "created"
+        self.save()
+
+    # -- Docker's views -----------------------------------------------------------------
+    def inspect(self) -> dict[str, Any]:
+        return dict(self.data, LogPath=self.log_path, ResolvConfPath=os.path.join(
+            self.dir, "resolv.conf"), HostnamePath=os.path.join(self.dir, "hostname"),
+            HostsPath=os.path.join(self.dir, "hosts"), GraphDriver={
+                "Name": "overlay", "Data": {"MergedDir": self.rootfs}})
+
+    def summary(self) -> dict[str, Any]:
+        config = self.config
+        command = " ".join([self.data["Path"], *self.data["Args"]]).strip()
+        return {"Id": self.id, "Names": ["/" + self.name], "Image": self.data["ImageName"],
+                "ImageID": self.data["Image"], "Command": command,
+                "Created": int(self.data.get("CreatedUnix", 0)), "Ports": [],
+                "Labels": config.get("Labels") or {}, "State": self.state["Status"],
+                "Status": status_text(self.state), "HostConfig": {
+                    "NetworkMode": self.host_config.get("NetworkMode") or "default"},
+                "NetworkSettings": {"Networks": {}}, "Mounts": []}
+
+
+def status_text(state: dict[str, Any]) -> str:
+    """Docker's human Status column: "Up 5 minutes", "Exited (0) 2 seconds ago"."""
+    from longboat.image.archive import unix_time
+
+    def ago(when: str) -> str:
+        # Docker's units.HumanDuration
+        seconds = max(0, int(time.time() - unix_time(when)))
+        if seconds < 1:
+            return "Less than a second"
+        if seconds == 1:
+            return "1 second"
+        if seconds < 60:
+            return f"{seconds} seconds"
+        minutes = seconds // 60
+        if minutes == 1:
+            return "About a minute"
+        if minutes < 60:
+            return f"{minutes} minutes"
+        hours = round(seconds / 3600)
+        if hours == 1:
+            return "About an hour"
+        if hours < 48:
+            return f"{hours} hours"
+        return f"{hours // 24} days"
+
+    status = state["Status"]
+    if status == "created":
+        return "Created"
+    if status in ("running", "paused"):
+        return f"Up {ago(state['StartedAt'])}" + (" (Paused)" if status == "paused" else "")
+    if status == "restarting":
+        return f"Restarting ({state['ExitCode']}) {ago(state['FinishedAt'])} ago"
+    return f"Exited ({state['ExitCode']}) {ago(state['FinishedAt'])} ago"
+
+
+class Containers:
+    """Every container of this engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.root = os.path.join(engine.settings.data_root, "containers")
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        self.by_id: dict[str, Container] = {}
+        # futures resolved with the exit code at a container's next exit / its removal
+        self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self.remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        for cid in os.listdir(self.root):
+            try:
+                with open(os.path.join(self.root, cid, "container.json")) as f:
+                    self.by_id[cid] = Container(json.load(f), os.path.join(self.root, cid))
+            except (OSError, ValueError):
+                continue   # a half-created container: create writes the record last
+
+    # -- lookup -------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        """By full ID, name (with or without /), or a unique ID prefix (Docker's order)."""
+        if ref in self.by_id:
+            return self.by_id[ref]
+        wanted = ref.lstrip("/")
+        for container in self.by_id.values():
+            if container.name == wanted:
+                return container
+        matches = [c for c in self.by_id.values() if c.id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def names_in_use(self) -> dict[str, str]:
+        return {c.name: c.id for c in self.by_id.values()}
+
+    # -- create -------------------------------------------------------------------------
+    def create(self, body: dict[str, Any], name: str | None) -> tuple[str, list[str]]:
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object (a container "
+                                  "configuration)")
+        host_config = body.pop("HostConfig", None) or {}
+        body.pop("NetworkingConfig", None)
+        if not isinstance(host_config, dict):
+            raise InvalidArgument("HostConfig must be an object")
+        image_name = body.get("Image")
+        if not isinstance(image_name, str) or not image_name:
+            raise InvalidArgument("Config.Image: an image is required")
+        image = self.engine.images.get(image_name)   # 404 "No such image: X"
+        taken = self.names_in_use()
+        if name:
+            name = names.check(name)
+            if name in taken:
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by '
+                               f'container "{taken[name]}". You have to remove (or rename) '
+                               "that container to be able to reuse that name.")
+        else:
+            name = names.generate(set(taken))
+        network_mode = host_config.get("NetworkMode") or "default"
+        if network_mode not in ("default", "none", "host", "bridge") and \
+                not network_mode.startswith("container:"):
+            raise NotFound(f"network {network_mode} not found")
+        cid = secrets.token_hex(32)
+        image_config = image.config.get("config") or {}
+        entrypoint, command = _process_args(body, image_config)
+        warnings: list[str] = []
+        config = dict(body)
+        config.setdefault("Hostname", cid[:12])
+        config.setdefault("Env", None)
+        config["Image"] = image_name
+        directory = os.path.join(self.root, cid)
+        os.makedirs(directory, mode=0o700)
+        try:
+            self.engine.snapshots.unpack(self.engine.images, image)
+            self.engine.snapshots.prepare(cid, image)
+            data = {
+                "Id": cid, "Created": now_rfc3339(), "CreatedUnix": int(time.time()),
+                "Path": (entrypoint + command)[:1][0] if entrypoint + command else "",
+                "Args": (entrypoint + command)[1:], "State": {
+                    "Status": "created", "Running": False, "Paused": False,
+                    "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+                    "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME,
+                    "FinishedAt": ZERO_TIME},
+                "Image": image.id, "ImageName": image_name, "Name": "/" + name,
+                "RestartCount": 0, "Driver": "overlay", "Platform": "linux",
+                "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+                "ExecIDs": None, "HostConfig": _host_config_defaults(host_config),
+                "Mounts": [], "Config": config,
+                "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {},
+                                    "Networks": {}},
+            }
+            container = Container(data, directory)
+            self._write_files(container)
+            container.save()
+        except BaseException:
+            if cid in self.engine.snapshots.keys():  # noqa: SIM118 (a method, not a dict)
+                self.engine.snapshots.remove(cid)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        self.by_id[cid] = container
+        return cid, warnings
+
+    def _write_files(self, container: Container) -> None:
+        hostname = container.config.get("Hostname") or container.id[:12]
+        with open(os.path.join(container.dir, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        with open(os.path.join(container.dir, "hosts"), "w") as f:
+            f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        try:
+            with open("/etc/resolv.conf") as f:
+                lines = [ln for ln in f if not (ln.startswith("nameserver 127.")
+                         and container.host_config.get("NetworkMode") != "host")]
+        except OSError:
+            lines = []
+        with open(os.path.join(container.dir, "resolv.conf"), "w") as f:
+            f.writelines(lines)
+
+    # -- start --------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        if container.running:
+            raise NotModified("container already started")
+        if container.state["Status"] == "removing":
+            raise Conflict(f"container {container.id} is marked for removal")
+        await asyncio.get_running_loop().run_in_executor(None, self._prepare_bundle,
+                                                         container)
+        monitor = self.engine.monitor
+        config = container.config
+        try:
+            try:
+                await monitor.call("delete", id=container.id, force=True)
+            except Exception:
+                pass   # nothing left over from an earlier run
+            log: dict[str, Any] = {"path": container.log_path}
+            options = (container.host_config.get("LogConfig") or {}).get("Config") or {}
+            if options.get("max-size"):
+                from longboat.engine.logs import parse_size
+
+                log["max_size"] = parse_size(options["max-size"])
+                log["max_file"] = int(options.get("max-file") or 1)
+            reply = await monitor.call("create", id=container.id, bundle=container.bundle,
+                                       tty=bool(config.get("Tty")),
+                                       stdin=bool(config.get("OpenStdin")), log=log)
+            await self.engine.attachments.connect_pending(container)
+            await monitor.call("start", id=container.id)
+        except BaseException as exc:
+            container.set_state(Error=str(exc), ExitCode=128)
+            self._unmount(container)
+            raise
+        container.set_state(Running=True, Paused=False, Restarting=False,
+                            OOMKilled=False, Pid=reply["pid"], ExitCode=0, Error="",
+                            StartedAt=now_rfc3339())
+
+    def _prepare_bundle(self, container: Container) -> None:
+        from longboat.engine.bundle import oci_config
+
+        image = self.engine.images.get(container.data["Image"])
+        os.makedirs(container.rootfs, exist_ok=True)
+        if not os.path.ismount(container.rootfs):
+            self.engine.snapshots.mounts(container.id).mount(container.rootfs)
+        spec = oci_config(
+            container.id, container.config, container.host_config,
+            image.config.get("config") or {}, container.rootfs,
+            hostname=container.config.get("Hostname") or container.id[:12],
+            resolv_conf=os.path.join(container.dir, "resolv.conf"),
+            hosts_file=os.path.join(container.dir, "hosts"),
+            hostname_file=os.path.join(container.dir, "hostname"))
+        spec["root"]["path"] = "rootfs"
+        with open(os.path.join(container.bundle, "config.json"), "w") as f:
+            json.dump(spec, f)
+
+    def _unmount(self, container: Container) -> None:
+        from longboat.image.snapshot import Mount
+
+        if os.path.ismount(container.rootfs):
+            Mount.unmount(container.rootfs)
+
+    # -- exits --------------------------------------------------------------------------
+    async def on_exit(self, event: dict[str, Any]) -> None:
+        container = self.by_id.get(event["container"])
+        if container is None or event["key"] != container.id:
+            return
+        finished = event.get("finished_at")
+        container.set_state(Running=False, Paused=False, Pid=0,
+                            ExitCode=int(event["exit_code"]),
+                            OOMKilled=bool(event.get("oom_killed")),
+                            FinishedAt=rfc3339(finished) if finished else now_rfc3339())
+        try:
+            await self.engine.monitor.call("delete", id=container.id, force=True)
+        except Exception:
+            pass
+        self._unmount(container)
+        _resolve(self.exit_waiters.pop(container.id, []), int(event["exit_code"]))
+        self.engine.events.publish("container", "die", container,
+                                   {"exitCode": str(event["exit_code"])})
+        if container.host_config.get("AutoRemove"):
+            await self.remove(container.id, force=True)
+
+    async def restore(self) -> None:
+        """At start-up: containers that ran when we stopped either still run (the
+        monitor kept them) or exited meanwhile (its exit record says how)."""
+        for container in list(self.by_id.values()):
+            if not container.running:
+                continue
+            reply = await self.engine.monitor.call("state", id=container.id)
+            process = reply.get("process")
+            if process and process.get("running"):
+                continue
+            await self.on_exit({"container": container.id, "key": container.id,
+                                "exit_code": (process or {}).get("exit_code", 255),
+                                "oom_killed": (process or {}).get("oom_killed", False)})
+
+    # -- signals ------------------------------------------------------------------------
+    async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
+        container = self.get(ref)
+        if not container.running:
+            raise Conflict(f"Container {container.id} is not running")
+        await self.engine.monitor.call("kill", id=container.id, signal=str(signal),
+                                       all=False)
+
+    async def stop(self, ref: str, timeout: int | None = None) -> None:
+        """The stop signal, the grace period, then SIGKILL to every process."""
+        container = self.get(ref)
+        if not container.running:
+            raise NotModified("container already stopped")
+        if timeout is None:
+            timeout = int(container.config.get("StopTimeout") or 10)
+        exited = self._future(self.exit_waiters, container.id)
+        signal = container.config.get("StopSignal") or "SIGTERM"
+        await self.engine.monitor.call("kill", id=container.id, signal=str(signal))
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), max(timeout, 0))
+            return
+        except TimeoutError:
+            pass
+        await self.engine.monitor.call("kill", id=container.id, signal="SIGKILL", all=True)
+        await asyncio.wait_for(exited, 30)
+
+    def _future(self, table: dict[str, list[asyncio.Future[int]]], cid: str
+                ) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        table.setdefault(cid, []).append(future)
+        return future
+
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        """Docker's conditions: not-running (now, if it is not running), next-exit,
+        removed. Registered at once, so a start right after cannot be missed."""
+        container = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        if condition == "removed":
+            return await self._future(self.remove_waiters, container.id)
+        if condition == "not-running" and not container.running:
+            return int(container.state["ExitCode"])
+        return await self._future(self.exit_waiters, container.id)
+
+    async def remove(self, ref: str, *, force: bool = False) -> None:
+        container = self.get(ref)
+        if container.running and not force:
+            raise Conflict(f"You cannot remove a running container {container.id}. Stop the "
+                           "container before attempting removal or force remove")
+        if container.running:
+            exited = self._future(self.exit_waiters, container.id)
+            await self.engine.monitor.call("kill", id=container.id, signal="SIGKILL",
+                                           all=True)
+            await asyncio.wait_for(exited, 30)
+        try:
+            await self.engine.monitor.call("delete", id=container.id, force=True)
+        except Exception:
+            pass
+        self._unmount(container)
+        if container.id in self.engine.snapshots.keys():  # noqa: SIM118 (a method)
+            self.engine.snapshots.remove(container.id)
+        self.by_id.pop(container.id, None)
+        shutil.rmtree(container.dir, ignore_errors=True)
+        _resolve(self.remove_waiters.pop(container.id, []), int(container.state["ExitCode"]))
+        self.engine.events.publish("container", "destroy", container, {})
+
+
+def _resolve(futures: list[asyncio.Future[int]], code: int) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(code)
+
+
+def _process_args(body: dict[str, Any], image: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Docker's rules: a given Entrypoint replaces the image's and drops its Cmd."""
+    entrypoint = body.get("Entrypoint")
+    command = body.get("Cmd")
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint]
+    if isinstance(command, str):
+        command = [command]
+    if entrypoint is None:
+        entrypoint = image.get("Entrypoint") or []
+        if command is None:
+            command = image.get("Cmd") or []
+    elif command is None:
+        command = []
+    if entrypoint == [""]:
+        entrypoint = []
+    return list(entrypoint), list(command or [])
+
+
+def _host_config_defaults(host_config: dict[str, Any]) -> dict[str, Any]:
+    """Inspect returns what create stored, with Docker's defaults filled the same way
+    every time (configuration tools compare the two)."""
+    defaults: dict[str, Any] = {
+        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file",
+                                                            "Config": {}},
+        "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {
+            "Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+        "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
+        "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
+        "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+        "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None,
+        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "longboat",
+        "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": 0, "Memory": 0,
+        "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
+        "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0,
+        "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+        "CpusetMems": "", "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None,
+        "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0,
+        "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
+        "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
+    }
+    merged = dict(defaults)
+    for key, value in host_config.items():
+        if value is not None or key not in defaults:
+            merged[key] = value
+    if merged.get("NetworkMode") in ("", None):
+        merged["NetworkMode"] = "default"
+    return merged

@@ -1,0 +1,449 @@
+"""longboat-monitor: the per-host supervisor of containers.
+
+One process per host, started by longboatd and outliving it (live restore): it is the
+child subreaper of every container, so it receives their exit statuses; it holds their
+stdio, writes their output to json-file logs, and relays it to attached clients. It runs
+the OCI runtime as a library (a container costs it a fork), single-threaded, so forking
+is safe. longboatd talks to it over a unix socket, one JSON object per line:
+``{"op": ...}`` -> ``{"ok": true, ...}`` or ``{"ok": false, "error", "status"}``; after a
+successful ``attach`` the connection carries the container's raw stdio, and after
+``events`` it receives one line per exit.
+
+Why one monitor rather than a shim per container: a Python shim costs about 9 MiB of
+resident memory per container; the monitor costs that once, and a few KiB per container
+(see docs/engine.md for the measurements).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+from longboat.engine.logs import LogWriter, frame
+from longboat.errors import LongboatError
+from longboat.linux import libc
+from longboat.linux.proc import exit_code
+from longboat.oci.container import Runtime, Stdio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+READ = selectors.EVENT_READ
+
+
+class Process:
+    """A supervised process: a container's init or an exec'd process."""
+
+    def __init__(self, key: str, container: str, pid: int, tty: bool) -> None:
+        self.key = key
+        self.container = container
+        self.pid = pid
+        self.tty = tty
+        self.stdin: int | None = None            # our write end (or the pty master)
+        self.outputs: dict[int, int] = {}        # read fd -> stream (1 stdout, 2 stderr)
+        self.log: LogWriter | None = None
+        self.attached: list[socket.socket] = []
+        self.exit_code: int | None = None
+        self.finished_at = 0.0
+        self.oom_killed = False
+
+    def info(self) -> dict[str, Any]:
+        return {"key": self.key, "container": self.container, "pid": self.pid,
+                "exit_code": self.exit_code, "finished_at": self.finished_at,
+                "oom_killed": self.oom_killed, "running": self.exit_code is None}
+
+
+class Monitor:
+    def __init__(self, socket_path: str, runtime_root: str, state_dir: str) -> None:
+        self.runtime = Runtime(runtime_root)
+        self.state_dir = state_dir
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        self.selector = selectors.DefaultSelector()
+        self.processes: dict[str, Process] = {}      # key: container id or exec id
+        self.by_pid: dict[int, Process] = {}
+        self.subscribers: list[socket.socket] = []
+        self.buffers: dict[socket.socket, bytes] = {}
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+        wake_r, self.wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        signal.set_wakeup_fd(self.wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector.register(wake_r, READ, ("wake", None))
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            self.server.bind(socket_path)
+        finally:
+            os.umask(old)
+        self.server.listen(64)
+        self.server.setblocking(False)
+        self.selector.register(self.server, READ, ("accept", None))
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            for key, _ in self.selector.select():
+                kind, data = key.data
+                if kind == "accept":
+                    conn, _ = self.server.accept()
+                    conn.setblocking(True)
+                    self.buffers[conn] = b""
+                    self.selector.register(conn, READ, ("client", None))
+                elif kind == "client":
+                    self._client(key.fileobj)  # type: ignore[arg-type]
+                elif kind == "output":
+                    self._output(key.fd, data)
+                elif kind == "input":
+                    self._input(key.fileobj, data)  # type: ignore[arg-type]
+                elif kind == "wake":
+                    try:
+                        key.fileobj.recv(4096)  # type: ignore[union-attr]
+                    except BlockingIOError:
+                        pass
+                    self._reap()
+
+    def _client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        buffer = self.buffers.get(conn, b"") + data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            self.buffers[conn] = buffer
+            try:
+                request = json.loads(line)
+                reply, stream = self.handle(request, conn)
+            except LongboatError as exc:
+                reply, stream = {"ok": False, "error": exc.message, "status": exc.status}, None
+            except (ValueError, KeyError, TypeError) as exc:
+                reply, stream = {"ok": False, "error": f"bad request: {exc}", "status": 400}, None
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+            if stream is not None:
+                stream()
+                return
+        self.buffers[conn] = buffer
+
+    def _drop(self, conn: socket.socket) -> None:
+        try:
+            self.selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        self.buffers.pop(conn, None)
+        if conn in self.subscribers:
+            self.subscribers.remove(conn)
+        for proc in self.processes.values():
+            if conn in proc.attached:
+                proc.attached.remove(conn)
+        conn.close()
+
+    # -- requests -----------------------------------------------------------------------
+    def handle(self, request: dict[str, Any], conn: socket.socket
+               ) -> tuple[dict[str, Any], Any]:
+        op = request["op"]
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}, None
+        if op == "shutdown":
+            # only when nothing runs: containers would lose their supervisor
+            running = [p.key for p in self.processes.values() if p.exit_code is None]
+            if running and not request.get("force"):
+                from longboat.errors import Conflict
+
+                raise Conflict(f"containers still run under this monitor: {running}")
+            return {"ok": True}, lambda: os._exit(0)
+        if op == "create":
+            return self._create(request), None
+        if op == "start":
+            warnings = self.runtime.start(request["id"])
+            return {"ok": True, "warnings": warnings}, None
+        if op == "kill":
+            self.runtime.kill(request["id"], request.get("signal", "SIGTERM"),
+                              all_processes=bool(request.get("all")))
+            return {"ok": True}, None
+        if op == "delete":
+            warnings = self.runtime.delete(request["id"], force=bool(request.get("force")))
+            self._forget(request["id"])
+            return {"ok": True, "warnings": warnings}, None
+        if op in ("pause", "resume"):
+            getattr(self.runtime, op)(request["id"])
+            return {"ok": True}, None
+        if op == "update":
+            self.runtime.update(request["id"], request["resources"])
+            return {"ok": True}, None
+        if op == "state":
+            key = request["id"]
+            proc = self.processes.get(key)
+            state = self.runtime.state(key) if key in self.runtime.store.ids() else None
+            return {"ok": True, "state": state, "process": proc.info() if proc else
+                    self._recorded(key)}, None
+        if op == "list":
+            return {"ok": True, "processes": [p.info() for p in self.processes.values()]}, None
+        if op == "exec":
+            return self._exec(request), None
+        if op == "attach":
+            proc = self._process(request["id"])
+            return {"ok": True, "tty": proc.tty}, lambda: self._attach(conn, proc,
+                                                                        request)
+        if op == "resize":
+            proc = self._process(request["id"])
+            if proc.tty and proc.stdin is not None:
+                from longboat.oci import console
+
+                console.set_size(proc.stdin, int(request["height"]), int(request["width"]))
+            return {"ok": True}, None
+        if op == "events":
+            return {"ok": True}, lambda: self.subscribers.append(conn)
+        raise KeyError(f"unknown op {op!r}")
+
+    def _process(self, key: str) -> Process:
+        try:
+            return self.processes[key]
+        except KeyError:
+            from longboat.errors import NotFound
+
+            raise NotFound(f"no supervised process {key!r}") from None
+
+    def _pipes(self, want_stdin: bool, tty: bool) -> tuple[Stdio, list[int], dict[int, int],
+                                                             int | None]:
+        """(child's stdio, fds to close after the fork, our read ends, our stdin end)."""
+        if tty:
+            return (None, None, None), [], {}, None
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        close = [devnull]
+        stdin_w = None
+        stdin_r = devnull
+        if want_stdin:
+            stdin_r, stdin_w = os.pipe()
+            close.append(stdin_r)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        close += [out_w, err_w]
+        return (stdin_r, out_w, err_w), close, {out_r: 1, err_r: 2}, stdin_w
+
+    def _create(self, request: dict[str, Any]) -> dict[str, Any]:
+        cid = request["id"]
+        tty = bool(request.get("tty"))
+        stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty)
+        try:
+            created = self.runtime.create(cid, request["bundle"], stdio=stdio)
+        except BaseException:
+            for fd in [*close, *outputs, *([stdin_w] if stdin_w is not None else [])]:
+                os.close(fd)
+            raise
+        for fd in close:
+            os.close(fd)
+        proc = Process(cid, cid, created.pid, tty)
+        proc.stdin = created.pty_master if tty else stdin_w
+        if created.pty_master is not None:
+            outputs = {os.dup(created.pty_master): 1}
+        proc.outputs = outputs
+        log = request.get("log")
+        if log:
+            proc.log = LogWriter(log["path"], max_size=log.get("max_size"),
+                                 max_file=int(log.get("max_file") or 1))
+        for fd in outputs:
+            os.set_blocking(fd, False)
+            self.selector.register(fd, READ, ("output", proc))
+        self._track(proc)
+        return {"ok": True, "pid": created.pid, "warnings": created.warnings}
+
+    def _exec(self, request: dict[str, Any]) -> dict[str, Any]:
+        tty = bool(request["process"].get("terminal"))
+        stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty)
+        try:
+            executed = self.runtime.exec(request["id"], request["process"], stdio=stdio)
+        except BaseException:
+            for fd in [*close, *outputs, *([stdin_w] if stdin_w is not None else [])]:
+                os.close(fd)
+            raise
+        for fd in close:
+            os.close(fd)
+        proc = Process(request["exec_id"], request["id"], executed.pid, tty)
+        proc.stdin = executed.pty_master if tty else stdin_w
+        if executed.pty_master is not None:
+            outputs = {os.dup(executed.pty_master): 1}
+        proc.outputs = outputs
+        for fd in outputs:
+            os.set_blocking(fd, False)
+            self.selector.register(fd, READ, ("output", proc))
+        self._track(proc)
+        return {"ok": True, "pid": executed.pid}
+
+    def _track(self, proc: Process) -> None:
+        self.processes[proc.key] = proc
+        self.by_pid[proc.pid] = proc
+        self._reap()   # it may have exited already
+
+    def _forget(self, key: str) -> None:
+        proc = self.processes.pop(key, None)
+        if proc is None:
+            return
+        for fd in list(proc.outputs):
+            self._close_output(proc, fd)
+        if proc.stdin is not None:
+            try:
+                os.close(proc.stdin)
+            except OSError:
+                pass
+            proc.stdin = None
+        if proc.log is not None:
+            proc.log.close()
+        self.by_pid.pop(proc.pid, None)
+        for conn in proc.attached:
+            self._drop(conn)
+        try:
+            os.unlink(os.path.join(self.state_dir, f"{key}.exit"))
+        except FileNotFoundError:
+            pass
+
+    # -- streams ------------------------------------------------------------------------
+    def _attach(self, conn: socket.socket, proc: Process, request: dict[str, Any]) -> None:
+        """The connection now carries stdio: output to it, its bytes to stdin."""
+        self.selector.unregister(conn)
+        self.buffers.pop(conn, None)
+        if request.get("stdout", True) or request.get("stderr", True):
+            proc.attached.append(conn)
+        if request.get("stdin") and proc.stdin is not None:
+            self.selector.register(conn, READ, ("input", proc))
+        elif not proc.outputs:
+            self._drop(conn)
+
+    def _input(self, conn: socket.socket, proc: Process) -> None:
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            # the client closed its write side: close the process's stdin (not for a tty,
+            # whose stdin is also its output)
+            self.selector.unregister(conn)
+            if proc.stdin is not None and not proc.tty:
+                os.close(proc.stdin)
+                proc.stdin = None
+            if conn not in proc.attached:
+                conn.close()
+            return
+        if proc.stdin is not None:
+            try:
+                os.write(proc.stdin, data)
+            except OSError:
+                pass
+
+    def _output(self, fd: int, proc: Process) -> None:
+        stream = proc.outputs.get(fd, 1)
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""   # a pty gives EIO once its last writer is gone
+        if not data:
+            self._close_output(proc, fd)
+            return
+        if proc.log is not None:
+            proc.log.write("stdout" if stream == 1 else "stderr", data)
+        chunk = data if proc.tty else frame(stream, data)
+        for conn in list(proc.attached):
+            try:
+                conn.sendall(chunk)
+            except OSError:
+                self._drop(conn)
+
+    def _close_output(self, proc: Process, fd: int) -> None:
+        try:
+            self.selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        os.close(fd)
+        stream = proc.outputs.pop(fd, 1)
+        if proc.log is not None:
+            proc.log.flush("stdout" if stream == 1 else "stderr")
+        if not proc.outputs:
+            self._finish_streams(proc)
+
+    def _finish_streams(self, proc: Process) -> None:
+        if proc.exit_code is None:
+            return        # the streams close at exit; the exit closes the attachments
+        for conn in list(proc.attached):
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            self._drop(conn)
+
+    # -- exits --------------------------------------------------------------------------
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.by_pid.pop(pid, None)
+            if proc is None:
+                continue     # a process inside a container reparented to us
+            proc.exit_code = exit_code(status)
+            proc.finished_at = time.time()
+            if proc.key == proc.container:
+                proc.oom_killed = self._oom_killed(proc.container)
+            self._record(proc)
+            if not proc.outputs:
+                self._finish_streams(proc)
+            event = json.dumps({"event": "exit", **proc.info()}).encode() + b"\n"
+            for conn in list(self.subscribers):
+                try:
+                    conn.sendall(event)
+                except OSError:
+                    self._drop(conn)
+
+    def _oom_killed(self, container: str) -> bool:
+        try:
+            return bool(self.runtime.state(container).get("oomKilled"))
+        except LongboatError:
+            return False
+
+    def _record(self, proc: Process) -> None:
+        path = os.path.join(self.state_dir, f"{proc.key}.exit")
+        with open(path + ".tmp", "w") as f:
+            json.dump(proc.info(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(path + ".tmp", path)
+
+    def _recorded(self, key: str) -> dict[str, Any] | None:
+        try:
+            with open(os.path.join(self.state_dir, f"{key}.exit")) as f:
+                return dict(json.load(f))
+        except (FileNotFoundError, ValueError):
+            return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print("usage: python -m longboat.engine.monitor SOCKET RUNTIME_ROOT STATE_DIR",
+              file=sys.stderr)
+        return 2
+    monitor = Monitor(*args)
+    try:
+        monitor.run()
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

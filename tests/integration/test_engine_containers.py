@@ -1,0 +1,138 @@
+"""longboatd runs containers for the real docker CLI: run (attached, piped stdin, exit
+codes, --rm), detached containers, ps, logs, stop with a grace period, kill, pause,
+rename, rm, wait; and live restore across an engine restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import time
+
+import pytest
+from tests.support.engine import Longboatd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, rootfs_template):
+    workdir = tmp_path_factory.mktemp("longboatd-containers")
+    daemon = Longboatd(workdir).start()
+    try:
+        tar = workdir / "busybox.tar"
+        with tarfile.open(tar, "w") as t:
+            t.add(rootfs_template, arcname=".")
+        daemon.docker("import", "--change", "CMD [\"sh\"]", str(tar), "bb:1")
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def test_run_attached_gives_output_and_exit_code(engine):
+    out = engine.docker("run", "--rm", "--hostname", "boat", "bb:1", "sh", "-c",
+                        "echo pid=$$ host=$(hostname); echo err >&2")
+    assert out.stdout == "pid=1 host=boat\n" and out.stderr == "err\n"
+    failed = engine.docker("run", "--rm", "bb:1", "sh", "-c", "exit 7", check=False)
+    assert failed.returncode == 7
+    assert engine.docker("ps", "-aq").stdout == ""   # --rm removed both
+
+
+def test_run_with_piped_stdin(engine):
+    out = engine.docker("run", "--rm", "-i", "bb:1", "sh", "-c", "tr a-z A-Z",
+                        input=b"hello longboat\n")
+    assert out.stdout == "HELLO LONGBOAT\n"
+
+
+def test_detached_ps_logs_stop_rm(engine):
+    cid = engine.docker("run", "-d", "--name", "ticker", "bb:1", "sh", "-c",
+                        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"
+                        ).stdout.strip()
+    assert len(cid) == 64
+    _until(lambda: "tick 3" in engine.docker("logs", "ticker").stdout)
+    ps = engine.docker("ps", "--format", "{{.ID}} {{.Names}} {{.Status}}").stdout
+    assert ps.startswith(f"{cid[:12]} ticker Up ")
+    tail = engine.docker("logs", "--tail", "1", "ticker").stdout.splitlines()
+    assert len(tail) == 1 and tail[0].startswith("tick ")
+    stamped = engine.docker("logs", "-t", "--tail", "1", "ticker").stdout
+    assert stamped[:4].isdigit() and "Z tick" in stamped
+    started = time.monotonic()
+    engine.docker("stop", "-t", "1", "ticker")   # sh as PID 1 ignores SIGTERM: SIGKILL
+    assert 0.9 < time.monotonic() - started < 15
+    state = json.loads(engine.docker("inspect", "ticker").stdout)[0]["State"]
+    assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 137, False)
+    refused = engine.docker("start", "-a", "nope", check=False)
+    assert refused.returncode != 0 and "No such container: nope" in refused.stderr
+    engine.docker("rm", "ticker")
+    assert "ticker" not in engine.docker("ps", "-a").stdout
+
+
+def test_stop_signal_is_delivered_and_graceful_exit_recorded(engine):
+    engine.docker("run", "-d", "--name", "graceful", "bb:1", "sh", "-c",
+                  "trap 'echo bye; exit 3' TERM; while true; do sleep 0.1; done")
+    _until(lambda: _status(engine, "graceful") == "running")
+    engine.docker("stop", "graceful")
+    assert engine.docker("wait", "graceful").stdout.strip() == "3"
+    assert "bye" in engine.docker("logs", "graceful").stdout
+    engine.docker("rm", "graceful")
+
+
+def test_remove_running_needs_force_and_names_are_unique(engine):
+    engine.docker("run", "-d", "--name", "busy", "bb:1", "sleep", "60")
+    refused = engine.docker("rm", "busy", check=False)
+    assert refused.returncode == 1
+    assert "You cannot remove a running container" in refused.stderr
+    taken = engine.docker("run", "-d", "--name", "busy", "bb:1", "true", check=False)
+    assert taken.returncode != 0 and 'The container name "/busy" is already in use' in \
+        taken.stderr
+    engine.docker("rename", "busy", "renamed")
+    engine.docker("pause", "renamed")
+    assert _status(engine, "renamed") == "paused"
+    engine.docker("unpause", "renamed")
+    engine.docker("kill", "renamed")
+    assert engine.docker("wait", "renamed").stdout.strip() == "137"
+    engine.docker("rm", "-f", "renamed")
+
+
+def test_missing_image_and_bad_input(engine):
+    # --pull never: the CLI would otherwise ask us to pull from Docker Hub (no traffic
+    # leaves this machine in tests)
+    missing = engine.docker("create", "--pull", "never", "no-such-image:1", check=False)
+    assert missing.returncode != 0 and "No such image: no-such-image:1" in missing.stderr
+    bad = engine.docker("run", "--rm", "--pull", "never", "--name", "bad name", "bb:1",
+                        "true", check=False)
+    assert bad.returncode != 0 and "Invalid container name" in bad.stderr
+    assert engine.docker("ps", "-aq").stdout == ""
+
+
+def test_live_restore_keeps_containers_across_an_engine_restart(engine):
+    engine.docker("run", "-d", "--name", "survivor", "bb:1", "sh", "-c",
+                  "trap 'exit 4' TERM; while true; do sleep 0.1; done")
+    engine.docker("run", "-d", "--name", "quitter", "bb:1", "sh", "-c", "sleep 1; exit 5")
+    pid = json.loads(engine.docker("inspect", "survivor").stdout)[0]["State"]["Pid"]
+    engine.stop(monitor=False)          # the engine goes; the monitor and containers stay
+    assert os.path.exists(f"/proc/{pid}")
+    time.sleep(1.5)                    # quitter exits while no engine runs
+    engine.start()
+    assert _status(engine, "survivor") == "running"
+    _until(lambda: _status(engine, "quitter") == "exited")
+    code = engine.docker("inspect", "-f", "{{.State.ExitCode}}", "quitter").stdout.strip()
+    assert code == "5"
+    engine.docker("stop", "survivor")
+    assert engine.docker("inspect", "-f", "{{.State.ExitCode}}", "survivor").stdout.strip() \
+        == "4"
+    engine.docker("rm", "survivor", "quitter")
+
+
+def _status(engine: Longboatd, name: str) -> str:
+    return engine.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+
+
+def _until(condition, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
