@@ -66,10 +66,8 @@ def _add_users(rootfs: Path) -> None:
 def test_user_by_name_gets_its_groups_from_the_containers_files(run: Any) -> None:
     out = run({"User": "app", "Cmd": ["id"]}, {"GroupAdd": ["staff", "4242"]},
               setup=_add_users)
-    # runc (and so Docker 20.10) does not add the primary group to the supplementary
-    # ones; busybox's id lists only those.
     assert out.strip() == ("uid=1000(app) gid=1000(app) "
-                           "groups=10(wheel),29(audio),50(staff),4242")
+                           "groups=10(wheel),29(audio),50(staff),1000(app),4242")
 
 
 def test_env_cmd_entrypoint_and_workdir_overrides(run: Any, tmp_path: Path) -> None:

@@ -136,3 +136,24 @@ def _until(condition, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
+
+
+def test_exec_runs_in_the_container_with_exit_codes_and_stdin(engine):
+    engine.docker("run", "-d", "--name", "target", "--hostname", "inner", "bb:1",
+                  "sleep", "60")
+    out = engine.docker("exec", "target", "sh", "-c", "echo $(hostname) $$; exit 3",
+                        check=False)
+    assert out.returncode == 3
+    host, pid = out.stdout.split()
+    assert host == "inner" and int(pid) > 1
+    piped = engine.docker("exec", "-i", "target", "sh", "-c", "tr a-z A-Z", input=b"abc\n")
+    assert piped.stdout == "ABC\n"
+    who = engine.docker("exec", "-u", "nobody", "-w", "/tmp", "-e", "X=1", "target",
+                        "sh", "-c", "echo $(id -u) $(pwd) $X").stdout
+    assert who == "65534 /tmp 1\n"
+    missing = engine.docker("exec", "target", "no-such-command", check=False)
+    assert missing.returncode == 126 and "executable file not found" in missing.stderr
+    engine.docker("exec", "-d", "target", "sleep", "30")
+    engine.docker("rm", "-f", "target")
+    stopped = engine.docker("exec", "target", "true", check=False)
+    assert stopped.returncode != 0 and "No such container" in stopped.stderr

@@ -87,6 +87,7 @@ def make(rootfs: Path, config: dict[str, Any] | None = None,
          host_config: dict[str, Any] | None = None, image: dict[str, Any] | None = None,
          **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("host", HOST)
+    kwargs.setdefault("data_root", "/var/lib/longboat")
     kwargs.setdefault("hostname", "c0ffee1234")
     if image is None:
         image = {"Cmd": ["sh"]}
@@ -154,25 +155,25 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None, Ge
      lambda s: s["process"]["cwd"], "/b"),
     # ---- user ----
     ("user-default-root-with-its-groups", {}, {}, None, lambda s: s["process"]["user"],
-     {"uid": 0, "gid": 0, "additionalGids": [10]}),
+     {"uid": 0, "gid": 0, "additionalGids": [0, 10]}),
     ("user-by-name", {"User": "app"}, {}, None, lambda s: s["process"]["user"],
-     {"uid": 1000, "gid": 1000, "additionalGids": [1, 10, 29]}),
+     {"uid": 1000, "gid": 1000, "additionalGids": [1000, 1, 10, 29]}),
     ("user-by-uid-known", {"User": "1000"}, {}, None, lambda s: s["process"]["user"],
-     {"uid": 1000, "gid": 1000, "additionalGids": [1, 10, 29]}),
+     {"uid": 1000, "gid": 1000, "additionalGids": [1000, 1, 10, 29]}),
     ("user-and-group-names", {"User": "app:staff"}, {}, None,
-     lambda s: s["process"]["user"], {"uid": 1000, "gid": 50}),
+     lambda s: s["process"]["user"], {"uid": 1000, "gid": 50, "additionalGids": [50]}),
     ("user-uid-gid-unknown", {"User": "4242:4343"}, {}, None,
-     lambda s: s["process"]["user"], {"uid": 4242, "gid": 4343}),
+     lambda s: s["process"]["user"], {"uid": 4242, "gid": 4343, "additionalGids": [4343]}),
     ("user-uid-unknown-gets-gid-0", {"User": "4242"}, {}, None,
-     lambda s: s["process"]["user"], {"uid": 4242, "gid": 0}),
+     lambda s: s["process"]["user"], {"uid": 4242, "gid": 0, "additionalGids": [0]}),
     ("user-group-only", {"User": ":wheel"}, {}, None, lambda s: s["process"]["user"],
-     {"uid": 0, "gid": 10}),
+     {"uid": 0, "gid": 10, "additionalGids": [10]}),
     ("user-first-entry-wins", {"User": "dup"}, {}, None,
      lambda s: s["process"]["user"]["uid"], 1001),
     ("user-from-image", {}, {}, {"Cmd": ["sh"], "User": "daemon"},
-     lambda s: s["process"]["user"], {"uid": 1, "gid": 1}),
+     lambda s: s["process"]["user"], {"uid": 1, "gid": 1, "additionalGids": [1]}),
     ("user-group-add", {"User": "app"}, {"GroupAdd": ["audio", "777", "staff"]}, None,
-     lambda s: s["process"]["user"]["additionalGids"], [1, 10, 29, 777, 50]),
+     lambda s: s["process"]["user"]["additionalGids"], [1000, 1, 10, 29, 777, 50]),
     ("user-non-root-bounding-only", {"User": "app"}, {}, None,
      lambda s: s["process"]["capabilities"], {"bounding": list(DEFAULT_CAPABILITIES)}),
     # ---- capabilities ----
@@ -235,10 +236,14 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None, Ge
      lambda s: s["linux"]["resources"]["blockIO"], {"weight": 300}),
     ("no-resources-by-default", {}, {"CpuShares": 0, "Memory": 0}, None,
      lambda s: sorted(s["linux"]["resources"]), ["devices"]),
-    ("device-cgroup-default-deny", {}, {}, None, lambda s: s["linux"]["resources"]["devices"],
-     [{"allow": False, "access": "rwm"}]),
+    ("device-cgroup-defaults", {}, {}, None, lambda s: s["linux"]["resources"]["devices"],
+     [{"allow": False, "access": "rwm"},
+      *({"allow": True, "type": "c", "major": 1, "minor": m, "access": "rwm"}
+        for m in (5, 3, 9, 8)),
+      {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+      {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]),
     ("device-cgroup-rules", {}, {"DeviceCgroupRules": ["c 1:3 mr", "b *:* rwm"]}, None,
-     lambda s: s["linux"]["resources"]["devices"][1:],
+     lambda s: s["linux"]["resources"]["devices"][-2:],
      [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "mr"},
       {"allow": True, "type": "b", "major": -1, "minor": -1, "access": "rwm"}]),
     ("device-mapping", {}, {"Devices": [{"PathOnHost": "/dev/null",
@@ -302,6 +307,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None, Ge
     ("bind-slave-keeps-default-rslave-root", {}, {"Binds": ["/tmp:/data:slave"]}, None,
      lambda s: (mount(s, "/data")["options"][-1], "rootfsPropagation" in s["linux"]),
      ("slave", False)),
+    ("bind-of-data-root-parent-is-rslave", {}, {"Binds": ["/var:/v", "/var/lib:/l:rprivate",
+                                                          "/tmp:/t"]}, None,
+     lambda s: [mount(s, d)["options"][-1] for d in ("/v", "/l", "/t")],
+     ["rslave", "rprivate", "rprivate"]),
     ("mounts-bind", {}, {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/m",
                                      "ReadOnly": True,
                                      "BindOptions": {"NonRecursive": True}}]}, None,
@@ -661,7 +670,8 @@ def test_symlinked_passwd_is_resolved_inside_the_rootfs(tmp_path: Path) -> None:
     # inside the rootfs the same links do resolve, clamped to it
     (root / "outside").mkdir()
     (root / "outside" / "passwd").write_text("inside:x:7:7::/:/bin/sh\n")
-    assert make(root, {"User": "inside"})["process"]["user"] == {"uid": 7, "gid": 7}
+    assert make(root, {"User": "inside"})["process"]["user"] == {
+        "uid": 7, "gid": 7, "additionalGids": [7]}
 
 
 def test_passwd_as_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -675,8 +685,9 @@ def test_passwd_as_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 def test_missing_files_allow_numeric_users_only(tmp_path: Path) -> None:
     root = tmp_path / "rootfs"
     root.mkdir()
-    assert make(root, {"User": "1234:5678"})["process"]["user"] == {"uid": 1234, "gid": 5678}
-    assert make(root)["process"]["user"] == {"uid": 0, "gid": 0}
+    assert make(root, {"User": "1234:5678"})["process"]["user"] == {
+        "uid": 1234, "gid": 5678, "additionalGids": [5678]}
+    assert make(root)["process"]["user"] == {"uid": 0, "gid": 0, "additionalGids": [0]}
     with pytest.raises(InvalidArgument, match="unable to find user app"):
         make(root, {"User": "app"})
     with pytest.raises(InvalidArgument, match="unable to find group staff"):

@@ -209,6 +209,79 @@ def register(router: Router, engine: Engine) -> None:
 
         return Response(200, headers={"Content-Type": "application/json"}, stream=body())
 
+    async def exec_create(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        record = engine.execs.create(container, await request.json() or {})
+        return Response.json({"Id": record.id}, 201)
+
+    async def exec_start(request: Request) -> Response:
+        record = engine.execs.get(request.params["id"])
+        body = await request.json() or {}
+        if record.running or record.exit_code is not None:
+            from longboat.errors import Conflict
+
+            raise Conflict(f"Error: Exec command {record.id} has already run")
+        if not record.container.running:
+            from longboat.errors import Conflict
+
+            raise Conflict(f"Container {record.container.id} is not running")
+        process = await asyncio.get_running_loop().run_in_executor(None, record.process)
+        if body.get("Tty") is not None:
+            process["terminal"] = bool(body["Tty"])
+        fields = {"id": record.container.id, "exec_id": record.id, "process": process}
+        config = record.config
+        if body.get("Detach"):
+            reply = await engine.monitor.call("exec", stdin=False, **fields)
+            record.running, record.pid = True, int(reply["pid"])
+            return Response(200)
+        upgrade = request.headers.get("upgrade", "").lower() == "tcp"
+        headers = {"Content-Type": RAW_STREAM}
+        if upgrade:
+            headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+
+        async def joined() -> None:
+            reader, writer = request.hijack()
+            attachment = Attachment(reader, writer, bool(config.get("AttachStdin")),
+                                    bool(config.get("AttachStdout", True)),
+                                    bool(config.get("AttachStderr", True)))
+            try:
+                reply = await engine.attachments.relay(attachment, "exec", attach=True,
+                                                       **fields)
+            except Exception as exc:
+                # as Docker: the failure goes to the client's stderr, the code to inspect
+                from longboat.engine.logs import frame
+
+                text = f"OCI runtime exec failed: {getattr(exc, 'message', exc)}\r\n".encode()
+                writer.write(text if process["terminal"] else frame(2, text))
+                writer.close()
+                engine.execs.exited(record.id, 126)
+                return
+            record.running, record.pid = True, int(str(reply["pid"]))
+            await attachment.done.wait()
+
+        return Response(101 if upgrade else 200, headers=headers, hijack=joined)
+
+    async def exec_inspect(request: Request) -> Response:
+        record = engine.execs.get(request.params["id"])
+        if record.running:
+            # the monitor knows first: the client asks right after its stream ends
+            reply = await engine.monitor.call("state", id=record.id)
+            process = reply.get("process") or {}
+            if process and not process.get("running"):
+                engine.execs.exited(record.id, int(process["exit_code"]))
+        return Response.json(record.inspect())
+
+    async def exec_resize(request: Request) -> Response:
+        record = engine.execs.get(request.params["id"])
+        if record.running:
+            await engine.monitor.call("resize", id=record.id, height=int(request.arg("h") or 0),
+                                      width=int(request.arg("w") or 0))
+        return Response(201)
+
+    router.add("POST", "/containers/{id}/exec", exec_create)
+    router.add("POST", "/exec/{id}/start", exec_start)
+    router.add("GET", "/exec/{id}/json", exec_inspect)
+    router.add("POST", "/exec/{id}/resize", exec_resize)
     router.add("POST", "/containers/create", create)
     router.add("GET", "/containers/json", list_containers)
     router.add("POST", "/containers/prune", prune)

@@ -38,10 +38,15 @@ class Attachments:
             await self.join(container.id, attachment)
 
     async def join(self, key: str, attachment: Attachment) -> None:
-        """Relay between the client and the monitor until the output ends."""
-        _, m_reader, m_writer = await self.monitor.stream(
-            "attach", id=key, stdin=attachment.stdin, stdout=attachment.stdout,
-            stderr=attachment.stderr)
+        """Relay between the client and a supervised process until its output ends."""
+        await self.relay(attachment, "attach", id=key)
+
+    async def relay(self, attachment: Attachment, op: str, **fields: object) -> dict[str, object]:
+        """Ask the monitor for ``op`` (attach, or exec with attach) and relay the stream
+        it turns into; the monitor's reply."""
+        reply, m_reader, m_writer = await self.monitor.stream(
+            op, stdin=attachment.stdin, stdout=attachment.stdout, stderr=attachment.stderr,
+            **fields)
 
         async def to_container() -> None:
             try:
@@ -78,3 +83,4 @@ class Attachments:
         task = asyncio.create_task(finish())
         self._relays.add(task)
         task.add_done_callback(self._relays.discard)
+        return reply

@@ -315,8 +315,8 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
                rootfs: str, *, hostname: str, cgroup_parent: str = "/longboat",
                init_path: str | None = DEFAULT_INIT_PATH, resolv_conf: str | None = None,
                hosts_file: str | None = None, hostname_file: str | None = None,
-               netns_path: str | None = None, host: HostInfo | None = None,
-               ) -> dict[str, Any]:
+               netns_path: str | None = None, data_root: str | None = None,
+               host: HostInfo | None = None) -> dict[str, Any]:
     """The OCI runtime config for a Docker container.
 
     ``config`` is Docker's ContainerConfig, ``host_config`` its HostConfig,
@@ -327,8 +327,9 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     are host files to bind-mount at ``/etc/resolv.conf``, ``/etc/hosts`` and
     ``/etc/hostname``; ``netns_path`` is the network namespace of ``NetworkMode``
     ``container:<name>``, resolved by the caller. ``init_path`` is the binary mounted as
-    ``/sbin/docker-init`` for ``HostConfig.Init``. ``host`` defaults to
-    :meth:`HostInfo.detect`.
+    ``/sbin/docker-init`` for ``HostConfig.Init``. ``data_root`` is the engine's data
+    directory: a bind of it or of a directory above it defaults to ``rslave``. ``host``
+    defaults to :meth:`HostInfo.detect`.
 
     Raises :class:`InvalidArgument` for a bad or conflicting field (Docker's message
     where it has one), :class:`NotFound` for an unknown network.
@@ -429,7 +430,8 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     shm_size = hc.number("ShmSize")
     if shm_size < 0:
         raise InvalidArgument("SHM size can not be less than 0")
-    points = bundle_mounts.user_mounts(hc)
+    points = bundle_mounts.user_mounts(
+        hc, data_root=posixpath.normpath(data_root) if data_root else None)
     taken = {p.destination for p in points}
     for path, dest in ((resolv_conf, "/etc/resolv.conf"), (hostname_file, "/etc/hostname"),
                        (hosts_file, "/etc/hosts")):

@@ -58,6 +58,7 @@ class MountPoint:
     propagation: str = "rprivate"
     recursive: bool = True
     data: str = ""                  # tmpfs options, comma-separated
+    propagation_given: bool = False
 
 
 def default_mounts() -> list[dict[str, Any]]:
@@ -143,9 +144,10 @@ def parse_bind(raw: str, field: str) -> MountPoint:
         # Docker creates a missing Binds source on the host; a translation does not
         # change the host: the engine creates it first if it wants that behaviour.
         raise InvalidArgument(f"{field}: bind source path does not exist: {source}")
-    propagation = next((w for w in words if w in _PROPAGATION), "rprivate")
+    given = next((w for w in words if w in _PROPAGATION), "")
     return MountPoint(dest, "bind", source=posixpath.normpath(source),
-                      writable="ro" not in words, propagation=propagation)
+                      writable="ro" not in words, propagation=given or "rprivate",
+                      propagation_given=bool(given))
 
 
 def _mount_error(kind: str, problem: str) -> InvalidArgument:
@@ -187,12 +189,13 @@ def parse_mount(item: Fields) -> MountPoint:
         if not os.path.exists(source):
             raise _mount_error(kind, f"bind source path does not exist: {source}")
         options = item.obj("BindOptions")
-        propagation = options.string("Propagation") or "rprivate"
-        if propagation not in _PROPAGATION:
-            raise _mount_error(kind, f"invalid propagation mode: {propagation}")
+        given = options.string("Propagation")
+        if given and given not in _PROPAGATION:
+            raise _mount_error(kind, f"invalid propagation mode: {given}")
         return MountPoint(dest, "bind", source=posixpath.normpath(source),
-                          writable=not read_only, propagation=propagation,
-                          recursive=not options.flag("NonRecursive"))
+                          writable=not read_only, propagation=given or "rprivate",
+                          recursive=not options.flag("NonRecursive"),
+                          propagation_given=bool(given))
     if source:
         raise _mount_error(kind, "field Source must not be specified")
     if item.given("BindOptions"):
@@ -243,14 +246,20 @@ def tmpfs_mounts(host: Fields) -> list[MountPoint]:
     return out
 
 
-def user_mounts(host: Fields) -> list[MountPoint]:
-    """Binds, then Mounts, then Tmpfs; a destination used twice is refused."""
+def user_mounts(host: Fields, *, data_root: str | None = None) -> list[MountPoint]:
+    """Binds, then Mounts, then Tmpfs; a destination used twice is refused. A bind of
+    the engine's ``data_root`` or a directory above it is ``rslave`` unless a propagation
+    is given (moby does so: the engine's own mounts below it must not be pinned)."""
     points = [parse_bind(raw, host.name(f"Binds[{i}]"))
               for i, raw in enumerate(host.strings("Binds") or [])]
     points += [parse_mount(item) for item in host.objects("Mounts")]
     points += tmpfs_mounts(host)
     seen: set[str] = set()
     for point in points:
+        if (data_root and point.kind == "bind" and not point.propagation_given
+                and (point.source == "/" or data_root == point.source
+                     or data_root.startswith(point.source + "/"))):
+            point.propagation = "rslave"
         if point.destination in seen:
             raise InvalidArgument(f"Duplicate mount point: {point.destination}")
         seen.add(point.destination)
@@ -393,7 +402,7 @@ def _cgroup_rule(rule: str, field: str) -> dict[str, Any]:
 
 
 #: The device cgroup rules Docker 20.10 starts from (containerd's default Unix spec): deny
-#: all, allow null, zero, full, random, urandom, tty, deny fuse. Docker also allows the
+#: all, allow zero, null, urandom, random, tty, deny fuse. Docker also allows the
 #: console (5:1); longboat-runtime never gives the host's console, so neither does this.
 DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = (
     {"allow": False, "access": "rwm"},

@@ -324,7 +324,8 @@ class Containers:
             hostname=container.config.get("Hostname") or container.id[:12],
             resolv_conf=os.path.join(container.dir, "resolv.conf"),
             hosts_file=os.path.join(container.dir, "hosts"),
-            hostname_file=os.path.join(container.dir, "hostname"))
+            hostname_file=os.path.join(container.dir, "hostname"),
+            data_root=self.engine.settings.data_root)
         spec["root"]["path"] = "rootfs"
         with open(os.path.join(container.bundle, "config.json"), "w") as f:
             json.dump(spec, f)

@@ -30,6 +30,9 @@ class Engine:
         self.monitor = MonitorClient(settings.exec_root)
         self.attachments = Attachments(self.monitor)
         self.events = Events()
+        from longboat.engine.execs import Execs
+
+        self.execs = Execs()
         self.id = self._engine_id()
         from longboat.engine.containers import Containers
 
@@ -61,8 +64,12 @@ class Engine:
             try:
                 while line := await reader.readline():
                     event = json.loads(line)
-                    if event.get("event") == "exit":
+                    if event.get("event") != "exit":
+                        continue
+                    if event["key"] == event["container"]:
                         await self.containers.on_exit(event)
+                    else:
+                        self.execs.exited(event["key"], int(event["exit_code"]))
             except asyncio.CancelledError:
                 raise
             except Exception:

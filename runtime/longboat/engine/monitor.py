@@ -174,7 +174,8 @@ class Monitor:
             return {"ok": True}, None
         if op == "delete":
             warnings = self.runtime.delete(request["id"], force=bool(request.get("force")))
-            self._forget(request["id"])
+            for key in [k for k, p in self.processes.items() if p.container == request["id"]]:
+                self._forget(key)
             return {"ok": True, "warnings": warnings}, None
         if op in ("pause", "resume"):
             getattr(self.runtime, op)(request["id"])
@@ -191,7 +192,12 @@ class Monitor:
         if op == "list":
             return {"ok": True, "processes": [p.info() for p in self.processes.values()]}, None
         if op == "exec":
-            return self._exec(request), None
+            reply = self._exec(request)
+            if request.get("attach"):
+                # attached before the select loop can read any of its output
+                proc = self.processes[request["exec_id"]]
+                return reply, lambda: self._attach(conn, proc, request)
+            return reply, None
         if op == "attach":
             proc = self._process(request["id"])
             return {"ok": True, "tty": proc.tty}, lambda: self._attach(conn, proc,
