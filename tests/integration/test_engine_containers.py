@@ -157,3 +157,24 @@ def test_exec_runs_in_the_container_with_exit_codes_and_stdin(engine):
     engine.docker("rm", "-f", "target")
     stopped = engine.docker("exec", "target", "true", check=False)
     assert stopped.returncode != 0 and "No such container" in stopped.stderr
+
+
+def test_restart_policies(engine):
+    engine.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb:1",
+                  "sh", "-c", "exit 9")
+    _until(lambda: engine.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}",
+                                 "flaky").stdout.split() == ["2", "exited"])
+    assert engine.docker("inspect", "-f", "{{.State.ExitCode}}", "flaky").stdout.strip() == "9"
+    engine.docker("run", "-d", "--name", "always", "--restart", "always", "bb:1",
+                  "sh", "-c", "sleep 0.2")
+    _until(lambda: int(engine.docker("inspect", "-f", "{{.RestartCount}}", "always")
+                       .stdout) >= 2)
+    engine.docker("stop", "always")        # a manual stop ends the restarts
+    count = engine.docker("inspect", "-f", "{{.RestartCount}}", "always").stdout
+    time.sleep(0.5)                       # no restart may follow a manual stop
+    assert engine.docker("inspect", "-f", "{{.RestartCount}} {{.State.Running}}",
+                         "always").stdout.split() == [count.strip(), "false"]
+    refused = engine.docker("run", "--rm", "--restart", "always", "bb:1", "true",
+                            check=False)
+    assert refused.returncode != 0 and "restart" in refused.stderr.lower()
+    engine.docker("rm", "-f", "flaky", "always")

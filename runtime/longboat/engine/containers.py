@@ -105,7 +105,8 @@ class Container:
 
     # -- Docker's views -----------------------------------------------------------------
     def inspect(self) -> dict[str, Any]:
-        return dict(self.data, LogPath=self.log_path, ResolvConfPath=os.path.join(
+        public = {k: v for k, v in self.data.items() if not k.startswith("_")}
+        return dict(public, LogPath=self.log_path, ResolvConfPath=os.path.join(
             self.dir, "resolv.conf"), HostnamePath=os.path.join(self.dir, "hostname"),
             HostsPath=os.path.join(self.dir, "hosts"), GraphDriver={
                 "Name": "overlay", "Data": {"MergedDir": self.rootfs}})
@@ -167,6 +168,7 @@ class Containers:
         self.by_id: dict[str, Container] = {}
         # futures resolved with the exit code at a container's next exit / its removal
         self.exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._restarts: set[asyncio.Task[None]] = set()
         self.remove_waiters: dict[str, list[asyncio.Future[int]]] = {}
         for cid in os.listdir(self.root):
             try:
@@ -216,6 +218,15 @@ class Containers:
                                "that container to be able to reuse that name.")
         else:
             name = names.generate(set(taken))
+        policy = host_config.get("RestartPolicy") or {}
+        if not isinstance(policy, dict) or (policy.get("Name") or "no") not in (
+                "no", "always", "on-failure", "unless-stopped"):
+            raise InvalidArgument(f"invalid restart policy {policy!r}")
+        if host_config.get("AutoRemove") and (policy.get("Name") or "no") != "no":
+            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+        if (policy.get("MaximumRetryCount") or 0) and policy.get("Name") != "on-failure":
+            raise InvalidArgument(f"maximum retry count cannot be used with restart policy "
+                                  f"'{policy.get('Name')}'")
         network_mode = host_config.get("NetworkMode") or "default"
         if network_mode not in ("default", "none", "host", "bridge") and \
                 not network_mode.startswith("container:"):
@@ -276,10 +287,14 @@ class Containers:
             f.writelines(lines)
 
     # -- start --------------------------------------------------------------------------
-    async def start(self, ref: str) -> None:
+    async def start(self, ref: str, *, manual: bool = True) -> None:
         container = self.get(ref)
         if container.running:
             raise NotModified("container already started")
+        if manual:
+            container.data["_ManuallyStopped"] = False
+            container.data["_RestartDelay"] = None
+            container.set_state(Restarting=False)
         if container.state["Status"] == "removing":
             raise Conflict(f"container {container.id} is marked for removal")
         await asyncio.get_running_loop().run_in_executor(None, self._prepare_bundle,
@@ -356,6 +371,59 @@ class Containers:
                                    {"exitCode": str(event["exit_code"])})
         if container.host_config.get("AutoRemove"):
             await self.remove(container.id, force=True)
+        elif self._should_restart(container, int(event["exit_code"])):
+            self._schedule_restart(container)
+
+    # -- restart policies ---------------------------------------------------------------
+    def _should_restart(self, container: Container, code: int) -> bool:
+        policy = container.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if container.data.get("_ManuallyStopped") or name == "no":
+            return False
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return code != 0 and (limit == 0 or container.data["RestartCount"] < limit)
+        return name in ("always", "unless-stopped")
+
+    def _schedule_restart(self, container: Container) -> None:
+        """Docker's back-off: 100 ms, doubling at each restart up to a minute, back to
+        100 ms once the container had run for 10 s."""
+        from longboat.image.archive import unix_time
+
+        ran = unix_time(container.state["FinishedAt"]) - unix_time(container.state["StartedAt"])
+        previous = container.data.get("_RestartDelay")
+        delay = 0.1 if previous is None or ran >= 10 else min(float(previous) * 2, 60.0)
+        container.data["_RestartDelay"] = delay
+        container.set_state(Restarting=True)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            if container.id not in self.by_id or not container.state["Restarting"] or \
+                    container.data.get("_ManuallyStopped"):
+                return
+            container.data["RestartCount"] += 1
+            container.set_state(Restarting=False)
+            try:
+                await self.start(container.id, manual=False)
+                self.engine.events.publish("container", "restart", container, {})
+            except Exception as exc:
+                container.set_state(Error=f"restart failed: {exc}")
+
+        task = asyncio.create_task(later())
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def restart_on_boot(self) -> None:
+        """At engine start: containers whose policy says so and that are not running
+        (the host rebooted, or they exited while we were down) start again."""
+        for container in list(self.by_id.values()):
+            policy = (container.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+            if container.running or container.state["Restarting"]:
+                continue
+            wanted = policy == "always" or (policy == "unless-stopped" and
+                                            not container.data.get("_ManuallyStopped"))
+            if wanted and container.state["StartedAt"] != ZERO_TIME:
+                self._schedule_restart(container)
 
     async def restore(self) -> None:
         """At start-up: containers that ran when we stopped either still run (the
@@ -376,14 +444,22 @@ class Containers:
         container = self.get(ref)
         if not container.running:
             raise Conflict(f"Container {container.id} is not running")
+        container.data["_ManuallyStopped"] = True
+        container.save()
         await self.engine.monitor.call("kill", id=container.id, signal=str(signal),
                                        all=False)
 
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         """The stop signal, the grace period, then SIGKILL to every process."""
         container = self.get(ref)
+        if container.state["Restarting"]:
+            container.data["_ManuallyStopped"] = True
+            container.set_state(Restarting=False)
+            return
         if not container.running:
             raise NotModified("container already stopped")
+        container.data["_ManuallyStopped"] = True
+        container.save()
         if timeout is None:
             timeout = int(container.config.get("StopTimeout") or 10)
         exited = self._future(self.exit_waiters, container.id)

@@ -44,6 +44,7 @@ class Engine:
         import asyncio
 
         self._events_task = asyncio.create_task(self._follow_exits(await self._subscribe()))
+        await self.containers.restart_on_boot()
 
     async def _subscribe(self) -> tuple[Any, Any]:
         import asyncio
