@@ -26,9 +26,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # run as a script too
 
-from longboat.image.bootstrap import busybox_rootfs  # noqa: E402
-from tests.support import dockerd  # noqa: E402
-from tests.support.engine import Longboatd  # noqa: E402
+from longboat.image.bootstrap import busybox_rootfs
+from tests.support import dockerd
+from tests.support.engine import Longboatd
 
 pytestmark = pytest.mark.bench
 
