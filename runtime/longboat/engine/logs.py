@@ -10,7 +10,6 @@ docs/logs.md has the file format and the invariants.
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import json
 import logging
@@ -771,6 +770,8 @@ def follow(path: str, *, stdout: bool = True, stderr: bool = True, since: float 
 async def _follow(path: str, flt: _Filter, until: float | None, tail: int | None,
                   timestamps: bool, running: Callable[[], bool],
                   poll: float) -> AsyncIterator[tuple[int, bytes]]:
+    import asyncio  # only followers pay for it (the monitor imports this module)
+
     sources = _open_all(path)
     cursor: _Cursor | None = None
     try:
