@@ -178,3 +178,18 @@ def test_restart_policies(engine):
                             check=False)
     assert refused.returncode != 0 and "restart" in refused.stderr.lower()
     engine.docker("rm", "-f", "flaky", "always")
+
+
+def test_runc_as_the_container_runtime(engine):
+    out = engine.docker("run", "--rm", "--runtime", "runc", "bb:1", "sh", "-c",
+                        "echo pid=$$; cat /proc/1/cgroup | head -1")
+    assert out.stdout.startswith("pid=1\n")
+    engine.docker("run", "-d", "--runtime", "runc", "--name", "viarunc", "bb:1",
+                  "sleep", "60")
+    assert engine.docker("exec", "viarunc", "echo", "hi").stdout == "hi\n"
+    inspected = json.loads(engine.docker("inspect", "viarunc").stdout)[0]
+    assert inspected["HostConfig"]["Runtime"] == "runc"
+    engine.docker("stop", "-t", "1", "viarunc")
+    engine.docker("rm", "viarunc")
+    unknown = engine.docker("run", "--rm", "--runtime", "nope", "bb:1", "true", check=False)
+    assert unknown.returncode != 0 and "Unknown runtime specified nope" in unknown.stderr

@@ -227,6 +227,10 @@ class Containers:
         if (policy.get("MaximumRetryCount") or 0) and policy.get("Name") != "on-failure":
             raise InvalidArgument(f"maximum retry count cannot be used with restart policy "
                                   f"'{policy.get('Name')}'")
+        runtime = host_config.get("Runtime") or self.engine.settings.default_runtime
+        if runtime not in ("longboat", "runc", "crun"):
+            raise InvalidArgument(f"Unknown runtime specified {runtime}")
+        host_config["Runtime"] = runtime
         network_mode = host_config.get("NetworkMode") or "default"
         if network_mode not in ("default", "none", "host", "bridge") and \
                 not network_mode.startswith("container:"):
@@ -314,6 +318,7 @@ class Containers:
                 log["max_size"] = parse_size(options["max-size"])
                 log["max_file"] = int(options.get("max-file") or 1)
             reply = await monitor.call("create", id=container.id, bundle=container.bundle,
+                                       runtime=container.host_config.get("Runtime"),
                                        tty=bool(config.get("Tty")),
                                        stdin=bool(config.get("OpenStdin")), log=log)
             await self.engine.attachments.connect_pending(container)

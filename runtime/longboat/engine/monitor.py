@@ -25,10 +25,11 @@ import sys
 import time
 
 from longboat.engine.logs import LogWriter, frame
+from longboat.engine.runtimes import Runtimes
 from longboat.errors import LongboatError
 from longboat.linux import libc
 from longboat.linux.proc import exit_code
-from longboat.oci.container import Runtime, Stdio
+from longboat.oci.container import Stdio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class Process:
 
 class Monitor:
     def __init__(self, socket_path: str, runtime_root: str, state_dir: str) -> None:
-        self.runtime = Runtime(runtime_root)
+        self.runtimes = Runtimes(runtime_root)
+        self.runtime_of: dict[str, str] = {}     # container id -> runtime name
         self.state_dir = state_dir
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self.selector = selectors.DefaultSelector()
@@ -166,27 +168,30 @@ class Monitor:
         if op == "create":
             return self._create(request), None
         if op == "start":
-            warnings = self.runtime.start(request["id"])
+            warnings = self._runtime(request["id"]).start(request["id"])
             return {"ok": True, "warnings": warnings}, None
         if op == "kill":
-            self.runtime.kill(request["id"], request.get("signal", "SIGTERM"),
+            self._runtime(request["id"]).kill(request["id"], request.get("signal", "SIGTERM"),
                               all_processes=bool(request.get("all")))
             return {"ok": True}, None
         if op == "delete":
-            warnings = self.runtime.delete(request["id"], force=bool(request.get("force")))
+            warnings = self._runtime(request["id"]).delete(request["id"],
+                                                           force=bool(request.get("force")))
             for key in [k for k, p in self.processes.items() if p.container == request["id"]]:
                 self._forget(key)
+            self.runtime_of.pop(request["id"], None)
             return {"ok": True, "warnings": warnings}, None
         if op in ("pause", "resume"):
-            getattr(self.runtime, op)(request["id"])
+            getattr(self._runtime(request["id"]), op)(request["id"])
             return {"ok": True}, None
         if op == "update":
-            self.runtime.update(request["id"], request["resources"])
+            self._runtime(request["id"]).update(request["id"], request["resources"])
             return {"ok": True}, None
         if op == "state":
             key = request["id"]
             proc = self.processes.get(key)
-            state = self.runtime.state(key) if key in self.runtime.store.ids() else None
+            runtime = self._runtime(key)
+            state = runtime.state(key) if runtime.exists(key) else None
             return {"ok": True, "state": state, "process": proc.info() if proc else
                     self._recorded(key)}, None
         if op == "list":
@@ -212,6 +217,9 @@ class Monitor:
         if op == "events":
             return {"ok": True}, lambda: self.subscribers.append(conn)
         raise KeyError(f"unknown op {op!r}")
+
+    def _runtime(self, container_id: str) -> Any:
+        return self.runtimes.get(self.runtime_of.get(container_id))
 
     def _process(self, key: str) -> Process:
         try:
@@ -243,7 +251,9 @@ class Monitor:
         tty = bool(request.get("tty"))
         stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty)
         try:
-            created = self.runtime.create(cid, request["bundle"], stdio=stdio)
+            runtime = self.runtimes.get(request.get("runtime"))
+            created = runtime.create(cid, request["bundle"], stdio=stdio)
+            self.runtime_of[cid] = request.get("runtime") or "longboat"
         except BaseException:
             for fd in [*close, *outputs, *([stdin_w] if stdin_w is not None else [])]:
                 os.close(fd)
@@ -269,7 +279,8 @@ class Monitor:
         tty = bool(request["process"].get("terminal"))
         stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty)
         try:
-            executed = self.runtime.exec(request["id"], request["process"], stdio=stdio)
+            executed = self._runtime(request["id"]).exec(request["id"], request["process"],
+                                                         stdio=stdio)
         except BaseException:
             for fd in [*close, *outputs, *([stdin_w] if stdin_w is not None else [])]:
                 os.close(fd)
@@ -417,7 +428,7 @@ class Monitor:
 
     def _oom_killed(self, container: str) -> bool:
         try:
-            return bool(self.runtime.state(container).get("oomKilled"))
+            return bool(self._runtime(container).state(container).get("oomKilled"))
         except LongboatError:
             return False
 
