@@ -28,6 +28,9 @@ if [ "${#need_install[@]}" -gt 0 ]; then
   fi
 fi
 
+# The engine's API socket belongs to root and this group (0660), as docker's does.
+getent group longboat >/dev/null || groupadd --system longboat
+
 # Re-install into the venv only when the project's metadata changed.
 stamp="$venv/.longboat-installed"
 want=$(sha256sum "$top/pyproject.toml" | cut -d' ' -f1)

@@ -24,14 +24,19 @@ class Longboatd:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
+    @staticmethod
+    def binary() -> Path:
+        return Path(sys.executable).parent / "longboatd"
+
     def start(self, deadline: float = 20) -> Longboatd:
-        binary = str(Path(sys.executable).parent / "longboatd")
+        binary = str(self.binary())
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [binary, "--data-root", str(self.data_root), "--exec-root",
                  str(self.exec_root), "-H", self.host,
                  "--pidfile", str(self.workdir / "longboatd.pid"),
-                 "--config-file", str(self._config()), *self.extra],
+                 *(["--config-file", str(self._config())]
+                   if "--config-file" not in self.extra else []), *self.extra],
                 stdout=log, stderr=log)
         end = time.monotonic() + deadline
         while not self.socket.exists():

@@ -62,11 +62,15 @@ def system_info(engine: Engine) -> dict[str, Any]:
     from longboat.cgroups import host_version
 
     images = engine.images.images()
+    containers = list(engine.containers.by_id.values())
+    running = sum(1 for c in containers if c.running and not c.state["Paused"])
+    paused = sum(1 for c in containers if c.state["Paused"])
     with open("/proc/meminfo") as f:
         mem_total = int(f.readline().split()[1]) * 1024
     return {
-        "ID": engine.id, "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0,
-        "ContainersStopped": 0, "Images": len(images), "Driver": "overlay",
+        "ID": engine.id, "Containers": len(containers), "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": len(containers) - running - paused,
+        "Images": len(images), "Driver": "overlay",
         "DriverStatus": [["Backing Filesystem", "extfs"]], "DockerRootDir":
         engine.settings.data_root, "SystemStatus": None, "Plugins": {
             "Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
