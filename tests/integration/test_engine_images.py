@@ -144,3 +144,21 @@ def test_sigterm_stops_the_daemon_and_removes_its_socket(tmp_path):
     daemon.stop()
     assert daemon.process is not None and daemon.process.returncode == 0
     assert not Path(daemon.socket).exists()
+
+
+def test_bootstrap_a_busybox_image_through_the_api(engine):
+    conn = UnixHTTP(str(engine.socket))
+    try:
+        conn.request("POST", "/v1.41/images/bootstrap?name=busybox:demo")
+        response = conn.getresponse()
+        events = [json.loads(line) for line in response.read().splitlines() if line.strip()]
+    finally:
+        conn.close()
+    assert response.status == 200
+    assert not [e for e in events if "error" in e], events
+    image_id = events[-1]["aux"]["ID"]
+    listed = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
+    assert f"busybox:demo {image_id[7:19]}" in listed
+    out = engine.docker("history", "--format", "{{.CreatedBy}}", "busybox:demo").stdout
+    assert out.strip()
+    engine.docker("rmi", "busybox:demo")

@@ -268,6 +268,26 @@ def register(router: Router, engine: Engine) -> None:
             raise InvalidArgument(f"login to {host} failed: {exc.message}") from None
         return Response.json({"Status": status, "IdentityToken": ""})
 
+    async def bootstrap(request: Request) -> Response:
+        """A Longboat extension (Docker has no such endpoint): build a base image from
+        what the host has (busybox-static, debootstrap), as ``longboat image bootstrap``."""
+        from longboat.image.bootstrap import bootstrap_image
+
+        name = request.arg("name") or ""
+        if not name:
+            raise InvalidArgument("name is required (busybox[:TAG] or debian[:SUITE])")
+
+        def work(emit: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+            image = bootstrap_image(store, name, progress=lambda text: emit({"status": text}))
+            return [{"status": f"Built {image.id}"},
+                    *({"status": f"Tagged {reference.parse(n).familiar}"}
+                      for n in image.references),
+                    {"aux": {"ID": image.id}}]
+
+        return Response(200, headers={"Content-Type": "application/json"},
+                        stream=streams.progress(work))
+
+    router.add("POST", "/images/bootstrap", bootstrap)
     router.add("GET", "/images/json", list_images)
     router.add("POST", "/images/create", create)
     router.add("POST", "/images/load", load)
