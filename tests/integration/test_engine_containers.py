@@ -193,3 +193,56 @@ def test_runc_as_the_container_runtime(engine):
     engine.docker("rm", "viarunc")
     unknown = engine.docker("run", "--rm", "--runtime", "nope", "bb:1", "true", check=False)
     assert unknown.returncode != 0 and "Unknown runtime specified nope" in unknown.stderr
+
+
+def _in_pty(engine: Longboatd, args: list[str], typed: bytes = b"",
+            timeout: float = 20) -> tuple[bytes, int]:
+    """Run the docker CLI on a real terminal (as a user types), return what it showed."""
+    import pty
+    import select
+
+    env = {**os.environ, "DOCKER_HOST": engine.host,
+           "DOCKER_CONFIG": str(engine.workdir / "docker-config")}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe("docker", ["docker", *args], env)
+    shown = b""
+    sent = not typed
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                shown += data
+            if not sent and b"# " in shown:     # the shell's prompt: type
+                os.write(fd, typed)
+                sent = True
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return shown, os.waitstatus_to_exitcode(status)
+
+
+def test_interactive_terminals(engine):
+    shown, code = _in_pty(engine, ["run", "-it", "--rm", "bb:1", "sh", "-c",
+                                   "tty; echo TERM=$TERM"])
+    assert code == 0 and b"/dev/pts/0" in shown and b"TERM=xterm" in shown
+    engine.docker("run", "-d", "--name", "shell", "bb:1", "sleep", "60")
+    shown, code = _in_pty(engine, ["exec", "-it", "shell", "sh"],
+                          typed=b"echo inside $(tty); exit 4\r")
+    assert code == 4 and b"inside /dev/pts/" in shown
+    engine.docker("rm", "-f", "shell")
+
+
+def test_logs_follow_streams_until_the_container_exits(engine):
+    engine.docker("run", "-d", "--name", "counter", "bb:1", "sh", "-c",
+                  "for i in 1 2 3 4 5; do echo n$i; sleep 0.2; done")
+    followed = engine.docker("logs", "-f", "counter", timeout=30).stdout
+    assert followed.split() == ["n1", "n2", "n3", "n4", "n5"]
+    engine.docker("rm", "counter")
