@@ -246,3 +246,28 @@ def test_logs_follow_streams_until_the_container_exits(engine):
     followed = engine.docker("logs", "-f", "counter", timeout=30).stdout
     assert followed.split() == ["n1", "n2", "n3", "n4", "n5"]
     engine.docker("rm", "counter")
+
+
+def test_api_bodies_of_the_wrong_shape_are_refused(engine):
+    import http.client
+    import socket as socketlib
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+            self.sock.connect(str(engine.socket))
+
+    for body, status in ((b"[]", 400), (b"{not json", 400), (b'{"Image": 5}', 400),
+                         (b'{"Image": "bb:1", "HostConfig": []}', 400),
+                         (b'{"Image": "absent:1"}', 404)):
+        conn = Conn("localhost")
+        conn.request("POST", "/v1.41/containers/create", body,
+                     {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        message = json.loads(response.read())["message"]
+        conn.close()
+        assert response.status == status, (body, message)
+        assert message
+    assert engine.docker("ps", "-aq").stdout == ""   # nothing half-created
+    df = engine.docker("system", "df").stdout
+    assert "Containers" in df

@@ -8,6 +8,7 @@ import platform
 from longboat import __version__
 from longboat.api.http import Request, Response
 from longboat.api.router import API_VERSION, MIN_API_VERSION, Router
+from longboat.errors import LongboatError
 from longboat.image.archive import unix_time
 
 TYPE_CHECKING = False
@@ -37,14 +38,34 @@ def register(router: Router, engine: Engine) -> None:
                    "RepoDigests": [], "Created": unix_time(row["Created"]), "Size": row["Size"],
                    "SharedSize": row["SharedSize"], "VirtualSize": row["Size"], "Labels": {},
                    "Containers": 0} for row in usage["Images"]]
+        containers = []
+        for c in engine.containers.by_id.values():
+            row = c.summary()
+            try:
+                row["SizeRw"] = _tree_size(engine.snapshots.upper_path(c.id))
+            except LongboatError:
+                row["SizeRw"] = 0
+            row["SizeRootFs"] = 0
+            containers.append(row)
         return Response.json({"LayersSize": usage["LayersSize"], "Images": images,
-                              "Containers": [], "Volumes": [], "BuildCache": []})
+                              "Containers": containers, "Volumes": [], "BuildCache": []})
 
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/system/df", df)
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for top, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def version_info() -> dict[str, Any]:

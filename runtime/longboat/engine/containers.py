@@ -201,7 +201,9 @@ class Containers:
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object (a container "
                                   "configuration)")
-        host_config = body.pop("HostConfig", None) or {}
+        host_config = body.pop("HostConfig", None)
+        if host_config is None:
+            host_config = {}
         body.pop("NetworkingConfig", None)
         if not isinstance(host_config, dict):
             raise InvalidArgument("HostConfig must be an object")
