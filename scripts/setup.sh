@@ -20,11 +20,21 @@ done
 if [ "${#need_install[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${need_install[*]}"
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_install[@]}"
-  # Debian starts docker-registry as a service on port 5000 where systemd runs: the tests
-  # start their own on loopback, so keep the packaged one off.
-  if [[ " ${need_install[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
-    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  # Packages with services (docker-registry, docker.io) must not start them: the tests
+  # run their own, on loopback or in their own network namespace. policy-rc.d is
+  # Debian's way to say so during an install.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${need_install[@]}" || { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; exit 1; }
+  if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+  if [ -d /run/systemd/system ]; then
+    for unit in docker-registry docker docker.socket containerd; do
+      systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
   fi
 fi
 
