@@ -203,13 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use TLS and verify the remote")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
+    from longboat.cli.container_args import add_container_commands
+
+    add_container_commands(sub, group=False)
     _add_image_commands(sub, group=False)
-    p = _cmd(sub, "inspect", "longboat.cli.images:inspect_any",
+    p = _cmd(sub, "inspect", "longboat.cli.containers:inspect_any",
              "Return low-level information on Longboat objects")
     p.add_argument("-f", "--format")
-    p.add_argument("-s", "--size", action="store_true")
-    p.add_argument("--type", choices=["image"])
+    p.add_argument("-s", "--size", action="store_true",
+                   help="display total file sizes if the type is container")
+    p.add_argument("--type", choices=["container", "image"])
     p.add_argument("names", nargs="+", metavar="NAME|ID")
+
+    container = _cmd(sub, "container", "", "Manage containers")
+    container.set_defaults(usage_of=container)
+    container_sub = container.add_subparsers(dest="subcommand", metavar="COMMAND",
+                                             parser_class=Parser)
+    add_container_commands(container_sub, group=True)
 
     image = _cmd(sub, "image", "", "Manage images")
     image.set_defaults(usage_of=image)

@@ -617,6 +617,417 @@ class APIClient:
                                headers={"Content-Type": "application/json"}) or {})
 
 
+    # -- containers ----------------------------------------------------------------------
+    def create_container(self, config: Mapping[str, Any], name: str | None = None,
+                         platform: str | None = None) -> dict[str, Any]:
+        """``POST /containers/create``: ``config`` is the container's Config with its
+        ``HostConfig`` (and ``NetworkingConfig``) inside; returns ``{"Id", "Warnings"}``."""
+        return dict(self._json("POST", "/containers/create",
+                               params={"name": name, "platform": platform},
+                               body=json.dumps(dict(config)).encode(),
+                               headers={"Content-Type": "application/json"}))
+
+    def containers(self, *, all: bool = False, limit: int | None = None, size: bool = False,
+                   filters: Filters = None) -> list[dict[str, Any]]:
+        params = {"all": "1" if all else None, "limit": str(limit) if limit else None,
+                  "size": "1" if size else None, "filters": encode_filters(filters)}
+        return list(self._json("GET", "/containers/json", params=params) or [])
+
+    def inspect_container(self, ref: str, *, size: bool = False) -> dict[str, Any]:
+        return dict(self._json("GET", f"/containers/{_segment(ref)}/json",
+                               params={"size": "1" if size else None}))
+
+    def _status(self, method: str, path: str, params: Any = None) -> int:
+        """A request whose answer is only a status (204, or 304 "nothing to do")."""
+        response = self._send(method, path, params=params, timeout=None)
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response.status
+
+    def start(self, ref: str) -> bool:
+        """Start; False when it was already running (304)."""
+        return self._status("POST", f"/containers/{_segment(ref)}/start") != 304
+
+    def stop(self, ref: str, timeout: int | None = None) -> bool:
+        """Stop (signal, grace period, SIGKILL); False when it was not running (304)."""
+        return self._status("POST", f"/containers/{_segment(ref)}/stop",
+                            {"t": None if timeout is None else str(timeout)}) != 304
+
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        self._status("POST", f"/containers/{_segment(ref)}/restart",
+                     {"t": None if timeout is None else str(timeout)})
+
+    def kill(self, ref: str, signal: str | int | None = None) -> None:
+        self._status("POST", f"/containers/{_segment(ref)}/kill",
+                     {"signal": None if signal is None else str(signal)})
+
+    def pause(self, ref: str) -> None:
+        self._status("POST", f"/containers/{_segment(ref)}/pause")
+
+    def unpause(self, ref: str) -> None:
+        self._status("POST", f"/containers/{_segment(ref)}/unpause")
+
+    def rename(self, ref: str, name: str) -> None:
+        self._status("POST", f"/containers/{_segment(ref)}/rename", {"name": name})
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        self._status("POST", f"/containers/{_segment(ref)}/resize",
+                      {"h": str(height), "w": str(width)})
+
+    def remove_container(self, ref: str, *, force: bool = False, volumes: bool = False,
+                         link: bool = False) -> None:
+        self._status("DELETE", f"/containers/{_segment(ref)}",
+                     {"force": "1" if force else None, "v": "1" if volumes else None,
+                      "link": "1" if link else None})
+
+    def wait(self, ref: str, condition: str | None = None) -> dict[str, Any]:
+        """Block until the condition (not-running, next-exit, removed) is met:
+        ``{"StatusCode": N, "Error": null | {"Message": ...}}``."""
+        return self.wait_begin(ref, condition).result()
+
+    def wait_begin(self, ref: str, condition: str | None = None) -> Waiter:
+        """Register a wait now (its answer's headers have arrived when this returns) and
+        collect the result later: what ``run`` does before it starts the container."""
+        response = self._send("POST", f"/containers/{_segment(ref)}/wait",
+                              params={"condition": condition}, timeout=None)
+        return Waiter(response)
+
+    def logs(self, ref: str, *, stdout: bool = True, stderr: bool = True,
+             follow: bool = False, timestamps: bool = False, details: bool = False,
+             since: str | None = None, until: str | None = None, tail: str | None = None
+             ) -> Iterator[bytes]:
+        """The log as the daemon sends it: framed (see :class:`FrameReader`) unless the
+        container has a TTY."""
+        params = {"stdout": "1" if stdout else None, "stderr": "1" if stderr else None,
+                  "follow": "1" if follow else None,
+                  "timestamps": "1" if timestamps else None,
+                  "details": "1" if details else None, "since": since, "until": until,
+                  "tail": tail}
+        response = self._send("GET", f"/containers/{_segment(ref)}/logs", params=params,
+                              timeout=None)
+        return self._chunks(response)
+
+    def attach(self, ref: str, *, stdin: bool = False, stdout: bool = True,
+               stderr: bool = True, logs: bool = False, detach_keys: str | None = None
+               ) -> HijackedStream:
+        """``POST /containers/{id}/attach`` hijacked: a raw two-way stream."""
+        params = {"stream": "1", "stdin": "1" if stdin else None,
+                  "stdout": "1" if stdout else None, "stderr": "1" if stderr else None,
+                  "logs": "1" if logs else None, "detachKeys": detach_keys}
+        return self._hijack(f"/containers/{_segment(ref)}/attach", params, None)
+
+    def top(self, ref: str, ps_args: str | None = None) -> dict[str, Any]:
+        return dict(self._json("GET", f"/containers/{_segment(ref)}/top",
+                               params={"ps_args": ps_args}))
+
+    def stats(self, ref: str, *, stream: bool = True, one_shot: bool = False
+              ) -> Iterator[dict[str, Any]]:
+        """Resource usage samples: one (``stream`` False) or one a second."""
+        response = self._send("GET", f"/containers/{_segment(ref)}/stats", timeout=None,
+                              params={"stream": "1" if stream else "0",
+                                      "one-shot": "1" if one_shot else None})
+        return self._objects(response)
+
+    def changes(self, ref: str) -> list[dict[str, Any]]:
+        """``GET /containers/{id}/changes``: Kind 0 modified, 1 added, 2 deleted."""
+        return list(self._json("GET", f"/containers/{_segment(ref)}/changes") or [])
+
+    def export(self, ref: str) -> Iterator[bytes]:
+        response = self._send("GET", f"/containers/{_segment(ref)}/export", timeout=None)
+        return self._chunks(response)
+
+    def archive_stat(self, ref: str, path: str) -> dict[str, Any]:
+        """``HEAD /containers/{id}/archive``: the path's stat (name, size, mode, mtime,
+        linkTarget)."""
+        response = self._send("HEAD", f"/containers/{_segment(ref)}/archive",
+                              params={"path": path})
+        try:
+            response.read()
+        finally:
+            response.close()
+        return _path_stat(response.getheader("X-Docker-Container-Path-Stat"))
+
+    def get_archive(self, ref: str, path: str) -> tuple[Iterator[bytes], dict[str, Any]]:
+        """A tar of ``path`` in the container, and the path's stat."""
+        response = self._send("GET", f"/containers/{_segment(ref)}/archive",
+                              params={"path": path}, timeout=None)
+        stat_header = response.getheader("X-Docker-Container-Path-Stat")
+        return self._chunks(response), _path_stat(stat_header)
+
+    def put_archive(self, ref: str, path: str, data: bytes | IO[bytes], *,
+                    no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
+                    ) -> None:
+        """Extract a tar into the directory ``path`` in the container."""
+        response = self._send(
+            "PUT", f"/containers/{_segment(ref)}/archive", body=data, timeout=None,
+            params={"path": path,
+                    "noOverwriteDirNonDir": "1" if no_overwrite_dir_non_dir else None,
+                    "copyUIDGID": "1" if copy_uid_gid else None},
+            headers={"Content-Type": "application/x-tar"})
+        try:
+            response.read()
+        finally:
+            response.close()
+
+    def commit(self, ref: str, *, repository: str | None = None, tag: str | None = None,
+               message: str | None = None, author: str | None = None, pause: bool = True,
+               changes: Iterable[str] = (), config: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+        params: list[tuple[str, str | None]] = [
+            ("container", ref), ("repo", repository), ("tag", tag), ("comment", message),
+            ("author", author), ("pause", "1" if pause else "0")]
+        params += [("changes", c) for c in changes]
+        return dict(self._json("POST", "/commit", params=params, timeout=None,
+                               body=json.dumps(dict(config or {})).encode(),
+                               headers={"Content-Type": "application/json"}))
+
+    def prune_containers(self, *, filters: Filters = None) -> dict[str, Any]:
+        return dict(self._json("POST", "/containers/prune", timeout=None,
+                               params={"filters": encode_filters(filters)}) or {})
+
+    def events(self, *, since: str | None = None, until: str | None = None,
+               filters: Filters = None) -> Iterator[dict[str, Any]]:
+        """``GET /events``: one dict per event, until ``until`` (or forever)."""
+        response = self._send("GET", "/events", timeout=None, params={
+            "since": since, "until": until, "filters": encode_filters(filters)})
+        return self._objects(response)
+
+    # -- exec ----------------------------------------------------------------------------
+    def exec_create(self, ref: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /containers/{id}/exec``: ``{"Id"}`` of a process to start later."""
+        return dict(self._json("POST", f"/containers/{_segment(ref)}/exec",
+                               body=json.dumps(dict(config)).encode(),
+                               headers={"Content-Type": "application/json"}))
+
+    def exec_start(self, exec_id: str, *, tty: bool = False, detach: bool = False
+                   ) -> HijackedStream | None:
+        """Start an exec: hijacked (its stdio) unless ``detach``."""
+        body = {"Detach": detach, "Tty": tty}
+        if detach:
+            self._json("POST", f"/exec/{_segment(exec_id)}/start",
+                       body=json.dumps(body).encode(),
+                       headers={"Content-Type": "application/json"})
+            return None
+        return self._hijack(f"/exec/{_segment(exec_id)}/start", None, body)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/exec/{_segment(exec_id)}/json"))
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self._status("POST", f"/exec/{_segment(exec_id)}/resize",
+                     {"h": str(height), "w": str(width)})
+
+    # -- hijacking and object streams ------------------------------------------------------
+    @classmethod
+    def _objects(cls, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+        parser = JSONStream()
+        for data in cls._chunks(response):
+            for value in parser.feed(data):
+                if isinstance(value, dict):
+                    yield value
+        parser.close()
+
+    def _hijack(self, path: str, params: Any, body: Mapping[str, Any] | None
+                ) -> HijackedStream:
+        """POST with ``Connection: Upgrade``/``Upgrade: tcp``; after the daemon's 101 the
+        connection is a raw stream both ways (read by hand: http.client would buffer
+        bytes that belong to the stream)."""
+        url = f"/v{self.api_version}{path}"
+        if params:
+            query = urlencode([(k, v) for k, v in params.items() if v is not None])
+            if query:
+                url += "?" + query
+        payload = json.dumps(dict(body)).encode() if body is not None else b""
+        head = (f"POST {url} HTTP/1.1\r\nHost: {self._http_host}\r\n"
+                f"User-Agent: {self.user_agent}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: Upgrade\r\n"
+                "Upgrade: tcp\r\n\r\n")
+        sock = self._dial()
+        try:
+            sock.sendall(head.encode() + payload)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(CHUNK)
+                if not chunk:
+                    raise ProtocolError(f"POST {path}: the daemon closed the connection")
+                data += chunk
+                if len(data) > (1 << 20):
+                    raise ProtocolError(f"POST {path}: no end of the answer's headers")
+            header_block, _, rest = data.partition(b"\r\n\r\n")
+            lines = header_block.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise ProtocolError(f"POST {path}: not an HTTP answer: {lines[0]!r}")
+            status = int(parts[1])
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if status >= 400:
+                error_body = _read_body(sock, rest, headers)
+                raise APIError(status, error_message(status, error_body))
+            if status not in (101, 200):
+                raise ProtocolError(f"POST {path}: unexpected answer {lines[0]!r}")
+            sock.settimeout(None)
+        except TimeoutError:
+            sock.close()
+            raise ClientError(f"POST {path}: timed out") from None
+        except OSError as exc:
+            sock.close()
+            raise ClientError(f"POST {path}: {exc}") from None
+        except BaseException:
+            sock.close()
+            raise
+        return HijackedStream(sock, rest)
+
+
+class Waiter:
+    """A ``POST /containers/{id}/wait`` whose headers came: ``result()`` blocks for the
+    body."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self._response = response
+
+    def result(self) -> dict[str, Any]:
+        try:
+            data = self._response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError(f"waiting for the container: {exc}") from None
+        finally:
+            self._response.close()
+        try:
+            value = json.loads(data)
+        except ValueError:
+            raise ProtocolError(f"wait: the answer is not JSON: {data[:80]!r}") from None
+        if not isinstance(value, dict):
+            raise ProtocolError(f"wait: unexpected answer {value!r}")
+        return value
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class HijackedStream:
+    """The raw connection of an attach or exec start: ``recv`` what the process writes
+    (framed unless it has a TTY: :class:`FrameReader`), ``sendall`` its stdin,
+    ``close_write`` at the end of the input (the daemon then closes the process's
+    stdin)."""
+
+    def __init__(self, sock: Any, buffered: bytes = b"") -> None:
+        self.sock = sock
+        self._buffered = buffered
+
+    def recv(self, size: int = CHUNK) -> bytes:
+        if self._buffered:
+            data, self._buffered = self._buffered[:size], self._buffered[size:]
+            return data
+        try:
+            return bytes(self.sock.recv(size))
+        except OSError as exc:
+            raise ClientError(f"the stream broke: {exc}") from None
+
+    def sendall(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise ClientError(f"the stream broke: {exc}") from None
+
+    def close_write(self) -> None:
+        try:
+            if isinstance(self.sock, ssl.SSLSocket):
+                return      # TLS has no half-close that keeps the read side
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> HijackedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FrameReader:
+    """Incremental demultiplexer of docker's stdio framing: an 8-byte header (stream: 0
+    stdin, 1 stdout, 2 stderr; three zero bytes; the size, uint32 big-endian), then the
+    data."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self._buffer += data
+        out: list[tuple[int, bytes]] = []
+        while len(self._buffer) >= 8:
+            stream = self._buffer[0]
+            size = int.from_bytes(self._buffer[4:8], "big")
+            if len(self._buffer) < 8 + size:
+                break
+            out.append((stream, self._buffer[8:8 + size]))
+            self._buffer = self._buffer[8 + size:]
+        return out
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer)
+
+
+def _read_body(sock: Any, rest: bytes, headers: Mapping[str, str]) -> bytes:
+    """The body of an error answer on a connection read by hand."""
+    data = rest
+    try:
+        if "content-length" in headers:
+            size = int(headers["content-length"])
+            while len(data) < size:
+                chunk = sock.recv(CHUNK)
+                if not chunk:
+                    break
+                data += chunk
+            return data[:size]
+        while True:
+            if "chunked" in headers.get("transfer-encoding", "") and data.endswith(
+                    b"0\r\n\r\n"):
+                break
+            chunk = sock.recv(CHUNK)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, ValueError):
+        pass
+    if "chunked" in headers.get("transfer-encoding", ""):
+        body = b""
+        while data:
+            size_line, _, data = data.partition(b"\r\n")
+            try:
+                size = int(size_line.split(b";")[0], 16)
+            except ValueError:
+                break
+            if size == 0:
+                break
+            body += data[:size]
+            data = data[size + 2:]
+        return body
+    return data
+
+
+def _path_stat(header: str | None) -> dict[str, Any]:
+    if not header:
+        return {}
+    try:
+        value = json.loads(base64.b64decode(header))
+    except (ValueError, TypeError):
+        raise ProtocolError(f"malformed X-Docker-Container-Path-Stat: {header[:80]!r}") \
+            from None
+    return dict(value) if isinstance(value, dict) else {}
+
 def _segment(name: str) -> str:
     # image names keep their slashes in the path (the server matches them); the rest is
     # escaped
@@ -634,5 +1045,6 @@ def _file_size(body: IO[bytes]) -> int | None:
 
 
 __all__ = ["API_VERSION", "DEFAULT_HOST", "APIClient", "APIError", "ClientError",
-           "DaemonUnreachable", "JSONStream", "ProtocolError", "StreamError", "TLSConfig",
-           "encode_auth", "encode_filters", "error_message", "host_from_env", "negotiate"]
+           "DaemonUnreachable", "FrameReader", "HijackedStream", "JSONStream",
+           "ProtocolError", "StreamError", "TLSConfig", "Waiter", "encode_auth",
+           "encode_filters", "error_message", "host_from_env", "negotiate"]
