@@ -271,3 +271,17 @@ def test_api_bodies_of_the_wrong_shape_are_refused(engine):
     assert engine.docker("ps", "-aq").stdout == ""   # nothing half-created
     df = engine.docker("system", "df").stdout
     assert "Containers" in df
+
+
+def test_a_container_that_cannot_start(engine):
+    started = time.monotonic()
+    failed = engine.docker("run", "--rm", "bb:1", "/no/such/program", check=False,
+                           timeout=60)
+    assert failed.returncode != 0 and "no such file or directory" in failed.stderr.lower()
+    assert time.monotonic() - started < 30
+    assert engine.docker("ps", "-aq").stdout == ""     # --rm removed it anyway
+    kept = engine.docker("run", "--name", "broken", "bb:1", "/no/such/program",
+                         check=False)
+    assert kept.returncode != 0
+    assert _status(engine, "broken") == "created"
+    engine.docker("rm", "broken")

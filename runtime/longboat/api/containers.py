@@ -9,7 +9,7 @@ import json
 from longboat.api.http import Request, Response
 from longboat.api.router import Router
 from longboat.engine.attach import Attachment
-from longboat.errors import InvalidArgument, NotModified
+from longboat.errors import InvalidArgument, LongboatError, NotModified
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,15 +41,25 @@ def register(router: Router, engine: Engine) -> None:
 
     async def list_containers(request: Request) -> Response:
         filters = _filters(request)
-        show_all = request.flag("all")
+        limit = int(request.arg("limit") or -1)
+        show_all = request.flag("all") or limit > 0   # as Docker: a limit implies all
+        with_size = request.flag("size")
         rows = []
         for c in sorted(containers.by_id.values(), key=lambda c: c.data["Created"],
                         reverse=True):
             if not (show_all or c.running or "status" in filters or "exited" in filters):
                 continue
             if _matches(c, filters):
-                rows.append(c.summary())
-        limit = int(request.arg("limit") or -1)
+                row = c.summary()
+                if with_size:
+                    from longboat.api.system import _tree_size
+
+                    try:
+                        row["SizeRw"] = _tree_size(engine.snapshots.upper_path(c.id))
+                    except LongboatError:
+                        row["SizeRw"] = 0
+                    row["SizeRootFs"] = 0
+                rows.append(row)
         return Response.json(rows[:limit] if limit > 0 else rows)
 
     async def inspect(request: Request) -> Response:
@@ -69,6 +79,7 @@ def register(router: Router, engine: Engine) -> None:
             await containers.stop(request.params["id"], None if t is None else int(t))
         except NotModified:
             return Response(304)
+        engine.events.publish("container", "stop", containers.get(request.params["id"]), {})
         return Response(204)
 
     async def restart(request: Request) -> Response:
@@ -78,6 +89,7 @@ def register(router: Router, engine: Engine) -> None:
         except NotModified:
             pass
         await containers.start(request.params["id"])
+        engine.events.publish("container", "restart", containers.get(request.params["id"]), {})
         return Response(204)
 
     async def kill(request: Request) -> Response:
@@ -106,12 +118,14 @@ def register(router: Router, engine: Engine) -> None:
         container = containers.get(request.params["id"])
         await engine.monitor.call("pause", id=container.id)
         container.set_state(Paused=True)
+        engine.events.publish("container", "pause", container, {})
         return Response(204)
 
     async def unpause(request: Request) -> Response:
         container = containers.get(request.params["id"])
         await engine.monitor.call("resume", id=container.id)
         container.set_state(Paused=False)
+        engine.events.publish("container", "unpause", container, {})
         return Response(204)
 
     async def rename(request: Request) -> Response:
@@ -125,8 +139,10 @@ def register(router: Router, engine: Engine) -> None:
             raise Conflict(f'Conflict. The container name "/{new}" is already in use by '
                            f'container "{taken[new]}". You have to remove (or rename) that '
                            "container to be able to reuse that name.")
+        old = container.name
         container.data["Name"] = "/" + new
         container.save()
+        engine.events.publish("container", "rename", container, {"oldName": "/" + old})
         return Response(204)
 
     async def resize(request: Request) -> Response:
@@ -212,6 +228,8 @@ def register(router: Router, engine: Engine) -> None:
     async def exec_create(request: Request) -> Response:
         container = containers.get(request.params["id"])
         record = engine.execs.create(container, await request.json() or {})
+        engine.events.publish("container", "exec_create: " + " ".join(record.config["Cmd"]),
+                              container, {"execID": record.id})
         return Response.json({"Id": record.id}, 201)
 
     async def exec_start(request: Request) -> Response:
@@ -229,6 +247,8 @@ def register(router: Router, engine: Engine) -> None:
         if body.get("Tty") is not None:
             process["terminal"] = bool(body["Tty"])
         fields = {"id": record.container.id, "exec_id": record.id, "process": process}
+        engine.events.publish("container", "exec_start: " + " ".join(record.config["Cmd"]),
+                              record.container, {"execID": record.id})
         config = record.config
         if body.get("Detach"):
             reply = await engine.monitor.call("exec", stdin=False, **fields)
@@ -273,9 +293,11 @@ def register(router: Router, engine: Engine) -> None:
 
     async def exec_resize(request: Request) -> Response:
         record = engine.execs.get(request.params["id"])
-        if record.running:
+        try:   # it may not have started yet: the client resizes right after start
             await engine.monitor.call("resize", id=record.id, height=int(request.arg("h") or 0),
                                       width=int(request.arg("w") or 0))
+        except LongboatError:
+            pass
         return Response(201)
 
     router.add("POST", "/containers/{id}/exec", exec_create)

@@ -326,8 +326,12 @@ class Containers:
             await self.engine.attachments.connect_pending(container)
             await monitor.call("start", id=container.id)
         except BaseException as exc:
-            container.set_state(Error=str(exc), ExitCode=128)
+            container.set_state(Error=str(getattr(exc, "message", exc)), ExitCode=128)
             self._unmount(container)
+            if container.host_config.get("AutoRemove"):
+                # --rm: a container that could not start goes too (its client waits on
+                # condition=removed)
+                await self.remove(container.id, force=True)
             raise
         container.set_state(Running=True, Paused=False, Restarting=False,
                             OOMKilled=False, Pid=reply["pid"], ExitCode=0, Error="",
@@ -453,6 +457,7 @@ class Containers:
             raise Conflict(f"Container {container.id} is not running")
         container.data["_ManuallyStopped"] = True
         container.save()
+        self.engine.events.publish("container", "kill", container, {"signal": str(signal)})
         await self.engine.monitor.call("kill", id=container.id, signal=str(signal),
                                        all=False)
 
@@ -471,6 +476,7 @@ class Containers:
             timeout = int(container.config.get("StopTimeout") or 10)
         exited = self._future(self.exit_waiters, container.id)
         signal = container.config.get("StopSignal") or "SIGTERM"
+        self.engine.events.publish("container", "kill", container, {"signal": str(signal)})
         await self.engine.monitor.call("kill", id=container.id, signal=str(signal))
         try:
             await asyncio.wait_for(asyncio.shield(exited), max(timeout, 0))
@@ -521,6 +527,12 @@ class Containers:
         self.engine.events.publish("container", "destroy", container, {})
 
 
+def _host_cgroup_version() -> int:
+    from longboat.cgroups import host_version
+
+    return host_version()
+
+
 def _resolve(futures: list[asyncio.Future[int]], code: int) -> None:
     for future in futures:
         if not future.done():
@@ -555,7 +567,8 @@ def _host_config_defaults(host_config: dict[str, Any]) -> dict[str, Any]:
         "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {
             "Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
         "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
-        "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "CgroupnsMode": "host" if _host_cgroup_version() == 1 else "private",
+        "Dns": [], "DnsOptions": [], "DnsSearch": [],
         "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
         "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
         "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None,
@@ -573,7 +586,8 @@ def _host_config_defaults(host_config: dict[str, Any]) -> dict[str, Any]:
     }
     merged = dict(defaults)
     for key, value in host_config.items():
-        if value is not None or key not in defaults:
+        # the docker CLI sends "" for modes it leaves to the daemon: those get defaults
+        if (value is not None and value != "") or key not in defaults:
             merged[key] = value
     if merged.get("NetworkMode") in ("", None):
         merged["NetworkMode"] = "default"
