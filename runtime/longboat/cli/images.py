@@ -417,6 +417,14 @@ def import_(ctx: Context) -> int:
 
 
 
+def bootstrap(ctx: Context) -> int:
+    """``longboat image bootstrap busybox[:TAG] | debian[:SUITE]``: a base image built by
+    the engine from its host's packages, no registry needed."""
+    events = ctx.client().bootstrap_image(ctx.args.name)
+    show_all(events, ctx.out, is_terminal(ctx.out))
+    return 0
+
+
 # -- pull, push ------------------------------------------------------------------------------
 def pull(ctx: Context) -> int:
     a = ctx.args

@@ -118,6 +118,10 @@ def _add_image_commands(sub: Any, *, group: bool) -> None:
     ls.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
 
     if group:
+        p = _cmd(sub, "bootstrap", H + "bootstrap",
+                 "Build a base image from the engine host's packages (busybox[:TAG] from "
+                 "busybox-static, debian[:SUITE] with debootstrap)")
+        p.add_argument("name", metavar="NAME[:TAG]")
         p = _cmd(sub, "inspect", H + "inspect", "Display detailed information on one or "
                                                  "more images")
         p.add_argument("-f", "--format")

@@ -569,6 +569,13 @@ class APIClient:
                                       "platform": platform})
         return self._events(response)
 
+    def bootstrap_image(self, name: str) -> Iterator[dict[str, Any]]:
+        """Build a base image from what the engine's host has (busybox[:TAG],
+        debian[:SUITE]): a Longboat endpoint; its progress events."""
+        response = self._send("POST", "/images/bootstrap", params={"name": name},
+                              timeout=None)
+        return self._events(response)
+
     def push(self, repository: str, tag: str | None = None, *,
              auth: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         headers = {"X-Registry-Auth": encode_auth(auth or {})}
