@@ -12,14 +12,27 @@ import time
 
 from longboat.cli.main import CommandError, Context, UsageError
 from longboat.cli.output import go_json, human_size, indented_json, since, truncate_id
-from longboat.cli.template import Context as Row
-from longboat.cli.template import render
 from longboat.client.api import APIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
+
+    from longboat.cli.template import Context as Row
+
+
+def _row(kind: str, fields: dict[str, Any]) -> Row:
+    # the template engine is loaded only by commands that print tables (not by run)
+    from longboat.cli.template import Context
+
+    return Context(kind, fields)
+
+
+def render(*args: Any, **kwargs: Any) -> str:
+    from longboat.cli.template import render as real
+
+    return real(*args, **kwargs)
 
 
 class ExitStatus(Exception):
@@ -505,7 +518,7 @@ def stats_row(given: str, sample: dict[str, Any] | None, *, trunc: bool) -> Row:
     from longboat.cli.output import bytes_size
 
     if not sample:
-        return Row("*formatter.statsContext", {
+        return _row("*formatter.statsContext", {
             "Container": given, "ID": truncate_id(given) if trunc else given,
             "Name": "--", "CPUPerc": "--", "MemUsage": "-- / --", "MemPerc": "--",
             "NetIO": "--", "BlockIO": "--", "PIDs": "--"})
@@ -543,7 +556,7 @@ def stats_row(given: str, sample: dict[str, Any] | None, *, trunc: bool) -> Row:
     cid = str(sample.get("id") or given)
     name = str(sample.get("name") or "").lstrip("/")
     pids = (sample.get("pids_stats") or {}).get("current")
-    return Row("*formatter.statsContext", {
+    return _row("*formatter.statsContext", {
         "Container": given, "ID": truncate_id(cid) if trunc else cid, "Name": name or "--",
         "CPUPerc": f"{cpu_percent:.2f}%",
         "MemUsage": f"{bytes_size(used)} / {bytes_size(limit)}",
@@ -714,7 +727,7 @@ def container_rows(containers: list[dict[str, Any]], *, trunc: bool) -> list[Row
         labels = c.get("Labels") or {}
         mounts = c.get("Mounts") or []
         networks = ((c.get("NetworkSettings") or {}).get("Networks") or {})
-        rows.append(Row("*formatter.ContainerContext", {
+        rows.append(_row("*formatter.ContainerContext", {
             "Command": go_quote(ellipsis(command, 20) if trunc else command),
             "CreatedAt": go_time_string(created),
             "ID": truncate_id(cid) if trunc else cid,

@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import base64
 import codecs
-import http.client
 import json
 import os
 import socket
-import ssl
 import stat
+import sys
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlencode
 
+TYPE_CHECKING = False   # typing costs milliseconds at every command's start
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Iterable, Mapping
+    from typing import IO, Any
+
+    Filters = Mapping[str, str | bool | Iterable[str]] | None
 
 API_VERSION = "1.41"
 MIN_API_VERSION = "1.24"
@@ -45,7 +48,6 @@ DEFAULT_REMOTE_COMMAND = ("longboat", "system", "dial-stdio")
 DEFAULT_TIMEOUT = 60.0
 CHUNK = 64 << 10
 
-Filters = Optional["Mapping[str, str | bool | Iterable[str]]"]
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -132,7 +134,7 @@ def error_message(status: int, body: bytes) -> str:
     try:
         data = json.loads(text)
     except ValueError:
-        return text or http.client.responses.get(status, f"HTTP {status}")
+        return text or REASONS.get(status, f"HTTP {status}")
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return str(data["message"])
     return text
@@ -190,6 +192,8 @@ class TLSConfig:
                    verify=verify)
 
     def context(self) -> ssl.SSLContext:
+        import ssl  # only TLS users pay for it
+
         try:
             context = ssl.create_default_context(cafile=self.ca if self.verify else None)
             if not self.verify:
@@ -202,15 +206,185 @@ class TLSConfig:
         return context
 
 
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection over whatever socket-like object ``dial`` returns."""
+REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 500: "Internal Server Error",
+           501: "Not Implemented", 503: "Service Unavailable"}
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    ssl = sys.modules.get("ssl")     # imported only when TLS is in use
+    return ssl is not None and isinstance(exc, ssl.SSLError)
+
+
+def _is_tls_socket(sock: object) -> bool:
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(sock, ssl.SSLSocket)
+
+
+class HTTPError(Exception):
+    """The daemon's answer broke HTTP/1.1."""
+
+
+class _Response:
+    """One HTTP/1.1 answer read from a socket-like object (a socket, a TLS socket, an
+    ssh channel). Our own, small reader: http.client pulls in the email package, about
+    13 ms of every command's start-up."""
+
+    def __init__(self, sock: Any, method: str) -> None:
+        self._sock = sock
+        self._buffer = b""
+        head = self._until(b"\r\n\r\n", 1 << 20)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise HTTPError(f"not an HTTP answer: {lines[0]!r}")
+        self.status = int(parts[1])
+        self.reason = parts[2] if len(parts) > 2 else ""
+        self.headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        length = self.headers.get("content-length")
+        if method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
+            self._left: int | None = 0
+        elif self._chunked:
+            self._left = None
+        elif length is not None:
+            self._left = int(length)
+        else:
+            self._left = -1          # until the daemon closes the connection
+        self._chunk_left = 0
+        self._done = self._left == 0
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def _fill(self) -> bool:
+        data = self._sock.recv(CHUNK)
+        if not data:
+            return False
+        self._buffer += data
+        return True
+
+    def _until(self, marker: bytes, limit: int) -> bytes:
+        while marker not in self._buffer:
+            if len(self._buffer) > limit:
+                raise HTTPError("an answer's headers are too long")
+            if not self._fill():
+                raise HTTPError("the daemon closed the connection")
+        head, _, self._buffer = self._buffer.partition(marker)
+        return head
+
+    def _take(self, n: int) -> bytes:
+        if not self._buffer and not self._fill():
+            return b""
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def read1(self, n: int = CHUNK) -> bytes:
+        """Some of the body (at most ``n`` bytes); b"" at its end."""
+        if self._done:
+            return b""
+        if self._chunked:
+            if self._chunk_left == 0:
+                line = self._until(b"\r\n", 1024)
+                try:
+                    self._chunk_left = int(line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise HTTPError("a malformed chunk in the answer") from None
+                if self._chunk_left == 0:
+                    while self._until(b"\r\n", 1 << 16):
+                        pass            # trailers
+                    self._done = True
+                    return b""
+            data = self._take(min(n, self._chunk_left))
+            if not data:
+                raise HTTPError("the answer ended in the middle of a chunk")
+            self._chunk_left -= len(data)
+            if self._chunk_left == 0:
+                self._until(b"\r\n", 2)
+            return data
+        if self._left == -1:
+            data = self._take(n)
+            self._done = not data
+            return data
+        assert self._left is not None
+        data = self._take(min(n, self._left))
+        if not data:
+            raise HTTPError("the answer ended before its announced length")
+        self._left -= len(data)
+        self._done = self._left == 0
+        return data
+
+    def read(self, n: int | None = None) -> bytes:
+        if n is not None:
+            return self.read1(n)
+        parts = []
+        while data := self.read1(CHUNK):
+            parts.append(data)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+
+class _Connection:
+    """One HTTP/1.1 request and its answer, over whatever socket-like object ``dial``
+    returns."""
 
     def __init__(self, host: str, dial: Any, timeout: float | None) -> None:
-        super().__init__(host, timeout=timeout)
+        self.host = host
         self._dial = dial
+        self.timeout = timeout
+        self.sock: Any = None
+        self._head: list[str] = []
+        self._method = "GET"
 
-    def connect(self) -> None:
-        self.sock = self._dial()
+    def _connect(self) -> None:
+        if self.sock is None:
+            self.sock = self._dial()
+            if self.timeout is not None and hasattr(self.sock, "settimeout"):
+                self.sock.settimeout(self.timeout)
+
+    def putrequest(self, method: str, url: str, skip_accept_encoding: bool = True) -> None:
+        self._method = method
+        self._head = [f"{method} {url} HTTP/1.1", f"Host: {self.host}"]
+
+    def putheader(self, name: str, value: str) -> None:
+        self._head.append(f"{name}: {value}")
+
+    def endheaders(self) -> None:
+        self._connect()
+        self.sock.sendall(("\r\n".join(self._head) + "\r\n\r\n").encode("latin-1"))
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> None:
+        self.putrequest(method, url)
+        for name, value in (headers or {}).items():
+            self.putheader(name, value)
+        if body is None and method in ("POST", "PUT"):
+            self.putheader("Content-Length", "0")
+        self.endheaders()
+        if body:
+            self.send(body)
+
+    def getresponse(self) -> _Response:
+        return _Response(self.sock, self._method)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
 
 
 class _SSHTunnel:
@@ -359,10 +533,10 @@ class APIClient:
                 raise
         except DaemonUnreachable:
             raise
-        except ssl.SSLError as exc:
-            raise DaemonUnreachable(f"TLS handshake with {self.base_url} failed: {exc}") \
-                from None
         except OSError as exc:
+            if _is_tls_error(exc):
+                raise DaemonUnreachable(f"TLS handshake with {self.base_url} failed: "
+                                        f"{exc}") from None
             raise DaemonUnreachable(self._unreachable(exc)) from None
 
     def _unreachable(self, exc: Exception) -> str:
@@ -405,7 +579,7 @@ class APIClient:
     def _send(self, method: str, path: str, *, params: Any = None,
               body: bytes | IO[bytes] | None = None,
               headers: dict[str, str] | None = None, versioned: bool = True,
-              timeout: float | None = -1.0) -> http.client.HTTPResponse:
+              timeout: float | None = -1.0) -> _Response:
         """Send a request; the response (status checked) is the caller's to read."""
         url = (f"/v{self.api_version}" if versioned else "") + path
         if params:
@@ -446,7 +620,7 @@ class APIClient:
         except DaemonUnreachable:
             connection.close()
             raise
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, HTTPError) as exc:
             connection.close()
             if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
                 # the daemon may have answered (an error) before reading the whole body
@@ -457,7 +631,7 @@ class APIClient:
         if response.status >= 400:
             try:
                 data = response.read()
-            except (OSError, http.client.HTTPException):
+            except (OSError, HTTPError):
                 data = b""
             finally:
                 connection.close()
@@ -468,7 +642,7 @@ class APIClient:
         response = self._send(method, path, **kwargs)
         try:
             data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, HTTPError) as exc:
             raise ClientError(f"{method} {path}: reading the answer: {exc}") from None
         finally:
             response.close()
@@ -481,12 +655,12 @@ class APIClient:
                                 f"{data[:80]!r}") from None
 
     @staticmethod
-    def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    def _chunks(response: _Response) -> Iterator[bytes]:
         try:
             while True:
                 try:
                     data = response.read1(CHUNK)
-                except (OSError, http.client.HTTPException) as exc:
+                except (OSError, HTTPError) as exc:
                     raise ClientError(f"the stream broke: {exc}") from None
                 if not data:
                     return
@@ -495,7 +669,7 @@ class APIClient:
             response.close()
 
     @classmethod
-    def _events(cls, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+    def _events(cls, response: _Response) -> Iterator[dict[str, Any]]:
         parser = JSONStream()
         for data in cls._chunks(response):
             for event in parser.feed(data):
@@ -828,7 +1002,7 @@ class APIClient:
 
     # -- hijacking and object streams ------------------------------------------------------
     @classmethod
-    def _objects(cls, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+    def _objects(cls, response: _Response) -> Iterator[dict[str, Any]]:
         parser = JSONStream()
         for data in cls._chunks(response):
             for value in parser.feed(data):
@@ -894,13 +1068,13 @@ class Waiter:
     """A ``POST /containers/{id}/wait`` whose headers came: ``result()`` blocks for the
     body."""
 
-    def __init__(self, response: http.client.HTTPResponse) -> None:
+    def __init__(self, response: _Response) -> None:
         self._response = response
 
     def result(self) -> dict[str, Any]:
         try:
             data = self._response.read()
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, HTTPError) as exc:
             raise ClientError(f"waiting for the container: {exc}") from None
         finally:
             self._response.close()
@@ -943,7 +1117,7 @@ class HijackedStream:
 
     def close_write(self) -> None:
         try:
-            if isinstance(self.sock, ssl.SSLSocket):
+            if _is_tls_socket(self.sock):
                 return      # TLS has no half-close that keeps the read side
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
