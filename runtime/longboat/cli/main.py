@@ -183,7 +183,60 @@ def _add_image_commands(sub: Any, *, group: bool) -> None:
     p.add_argument("name", metavar="NAME[:TAG]")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Sink:
+    """Stands in for the parsers of the commands not asked for: building argparse
+    parsers for docker's ~50 commands costs more than a container start."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+class _Only:
+    """Subparsers that build only the named command (or group) for real."""
+
+    def __init__(self, sub: Any, wanted: str) -> None:
+        self.sub = sub
+        self.wanted = wanted
+        self.found = False
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if name == self.wanted or self.wanted in kwargs.get("aliases", ()):
+            self.found = True
+            return self.sub.add_parser(name, **kwargs)
+        return _Sink()
+
+
+_GLOBAL_WITH_VALUE = {"-H", "--host", "--config", "-l", "--log-level", "--tlscacert",
+                      "--tlscert", "--tlskey"}
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The command argv names (None for help, a version request or nothing)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif word.startswith("-"):
+            if word in ("-h", "--help", "-v", "--version"):
+                return None
+        else:
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with ``only`` just that command (the others are not
+    built, so a command starts fast); ``only`` that is no command gets the whole."""
+    parser = _build(only) if only is not None else None
+    if parser is None:
+        parser = _build(None)
+    assert parser is not None
+    return parser
+
+
+def _build(only: str | None) -> argparse.ArgumentParser | None:
     from longboat import __version__
 
     parser = Parser(prog=PROG, description="Longboat: containers and images, driven like "
@@ -205,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tlskey", help="path to TLS key file")
     parser.add_argument("--tlsverify", action="store_true",
                         help="use TLS and verify the remote")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    real_sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub: Any = real_sub if only is None else _Only(real_sub, only)
 
     from longboat.cli.container_args import add_container_commands
 
@@ -263,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--format")
     _cmd(system_sub, "dial-stdio", "longboat.cli.system:dial_stdio",
          "Proxy the stdio stream to the daemon connection (for ssh:// clients)")
+    if isinstance(sub, _Only) and not sub.found:
+        return None       # not a command: the whole parser says so, with the choices
     return parser
 
 
@@ -276,9 +332,10 @@ def _handler(name: str) -> Callable[[Context], int | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_command_word(words))
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(words)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 125
