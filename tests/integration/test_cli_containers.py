@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support.engine import Longboatd
+from tests.support.engine import Longboatd, busybox_engine
 
 pytestmark = pytest.mark.integration
 
@@ -68,16 +68,9 @@ class CLI:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, rootfs_template):
-    workdir = tmp_path_factory.mktemp("longboatd-cli-containers")
-    daemon = Longboatd(workdir).start()
-    try:
-        tar = workdir / "busybox.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(rootfs_template, arcname=".")
-        daemon.docker("import", "--change", "CMD [\"sh\"]", str(tar), "bb:1")
+    with busybox_engine(tmp_path_factory.mktemp("longboatd-cli-containers"), rootfs_template,
+                        "--change", 'CMD ["sh"]') as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture(scope="module")

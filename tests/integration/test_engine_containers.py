@@ -6,27 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 import time
 
 import pytest
-from tests.support.engine import Longboatd
+from tests.support.engine import Longboatd, busybox_engine
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, rootfs_template):
-    workdir = tmp_path_factory.mktemp("longboatd-containers")
-    daemon = Longboatd(workdir).start()
-    try:
-        tar = workdir / "busybox.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(rootfs_template, arcname=".")
-        daemon.docker("import", "--change", "CMD [\"sh\"]", str(tar), "bb:1")
+    with busybox_engine(tmp_path_factory.mktemp("longboatd-containers"), rootfs_template,
+                        "--change", 'CMD ["sh"]') as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def test_run_attached_gives_output_and_exit_code(engine):

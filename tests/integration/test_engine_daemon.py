@@ -8,12 +8,11 @@ import json
 import os
 import socket
 import subprocess
-import tarfile
 import time
 
 import pytest
 from tests.support import tlscerts
-from tests.support.engine import Longboatd
+from tests.support.engine import Longboatd, busybox_engine
 
 pytestmark = pytest.mark.integration
 
@@ -78,16 +77,8 @@ def test_daemon_json_and_the_socket_group(tmp_path):
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, rootfs_template):
-    workdir = tmp_path_factory.mktemp("longboatd-daemon")
-    daemon = Longboatd(workdir).start()
-    try:
-        tar = workdir / "busybox.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(rootfs_template, arcname=".")
-        daemon.docker("import", str(tar), "bb:1")
+    with busybox_engine(tmp_path_factory.mktemp("longboatd-daemon"), rootfs_template) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def test_info_counts_containers(engine):

@@ -13,23 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support.engine import Longboatd
+from tests.support.engine import Longboatd, busybox_engine
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, rootfs_template):
-    workdir = tmp_path_factory.mktemp("longboatd-files")
-    daemon = Longboatd(workdir).start()
-    try:
-        tar = workdir / "busybox.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(rootfs_template, arcname=".")
-        daemon.docker("import", str(tar), "bb:1")
+    with busybox_engine(tmp_path_factory.mktemp("longboatd-files"), rootfs_template) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 # the container makes these, then idles

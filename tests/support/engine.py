@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -99,3 +102,19 @@ class Longboatd:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def busybox_engine(workdir: Path, rootfs: Path, *import_args: str,
+                   name: str = "bb:1") -> Iterator[Longboatd]:
+    """A started longboatd with a busybox image ``name`` imported from ``rootfs``
+    (``import_args`` go to ``docker import``, e.g. --change); stopped afterwards."""
+    daemon = Longboatd(workdir).start()
+    try:
+        tar = workdir / "busybox.tar"
+        with tarfile.open(tar, "w") as t:
+            t.add(rootfs, arcname=".")
+        daemon.docker("import", *import_args, str(tar), name)
+        yield daemon
+    finally:
+        daemon.stop()

@@ -7,6 +7,8 @@ import json
 import time
 from datetime import UTC, datetime
 
+from longboat.humanize import human_duration
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -34,34 +36,6 @@ def bytes_size(size: float) -> str:
     """``units.BytesSize``: binary units, 4 significant digits ("23.54GiB")."""
     value, unit = _scaled(float(size), 1024.0, BINARY)
     return f"{value:.4g}{unit}"
-
-
-def human_duration(seconds: float) -> str:
-    """``units.HumanDuration``: "Less than a second", "5 minutes", "About an hour"..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)       # Go rounds the duration to the hour
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def since(unix: float, now: float | None = None) -> str:

@@ -128,25 +128,9 @@ def status_text(state: dict[str, Any]) -> str:
     from longboat.image.archive import unix_time
 
     def ago(when: str) -> str:
-        # Docker's units.HumanDuration
-        seconds = max(0, int(time.time() - unix_time(when)))
-        if seconds < 1:
-            return "Less than a second"
-        if seconds == 1:
-            return "1 second"
-        if seconds < 60:
-            return f"{seconds} seconds"
-        minutes = seconds // 60
-        if minutes == 1:
-            return "About a minute"
-        if minutes < 60:
-            return f"{minutes} minutes"
-        hours = round(seconds / 3600)
-        if hours == 1:
-            return "About an hour"
-        if hours < 48:
-            return f"{hours} hours"
-        return f"{hours // 24} days"
+        from longboat.humanize import human_duration
+
+        return human_duration(max(0.0, time.time() - unix_time(when)))
 
     status = state["Status"]
     if status == "created":
