@@ -43,6 +43,13 @@ def layer_blob(tmp: Path, files: dict[str, Any]) -> tuple[bytes, str]:
                 os.setxattr(target, "trusted.overlay.opaque", b"y")
         else:
             target.write_text(str(what))
+    # fixed times: the same files must give the same layer whenever the test runs
+    # (mtimes are kept to the second; two layers made across a second boundary differ)
+    for top, dirs, names in os.walk(tree):
+        for name in [*dirs, *names]:
+            os.utime(os.path.join(top, name), (1_000_000_000, 1_000_000_000),
+                     follow_symlinks=False)
+    os.utime(tree, (1_000_000_000, 1_000_000_000))
     out = io.BytesIO()
     result = make_layer(str(tree), out, compression="gzip")
     return out.getvalue(), result.diff_id
