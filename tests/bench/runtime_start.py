@@ -100,7 +100,7 @@ def measure(runs: int) -> dict[str, float]:
                     times["library"].append(took)
         finally:
             for sub in ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio",
-                        "pids", "systemd", ""):
+                        "pids", "systemd", "unified", ""):
                 for leaf in ("longboat-bench/start", "longboat-bench"):
                     try:
                         os.rmdir(os.path.join("/sys/fs/cgroup", sub, leaf))
