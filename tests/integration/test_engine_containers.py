@@ -277,3 +277,14 @@ def test_a_container_that_cannot_start(engine):
     assert kept.returncode != 0
     assert _status(engine, "broken") == "created"
     engine.docker("rm", "broken")
+
+
+def test_restart_policy_applies_to_exits_while_the_engine_was_down(engine):
+    engine.docker("run", "-d", "--name", "phoenix", "--restart", "always", "bb:1", "sh",
+                  "-c", "sleep 1; exit 1")
+    engine.stop(monitor=False)
+    time.sleep(1.5)                   # it exits while no engine runs
+    engine.start()
+    _until(lambda: int(engine.docker("inspect", "-f", "{{.RestartCount}}", "phoenix")
+                       .stdout) >= 1)
+    engine.docker("rm", "-f", "phoenix")
