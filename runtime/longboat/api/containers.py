@@ -114,19 +114,18 @@ def register(router: Router, engine: Engine) -> None:
         await containers.remove(request.params["id"], force=request.flag("force"))
         return Response(204)
 
-    async def pause(request: Request) -> Response:
+    async def freeze(request: Request, paused: bool) -> Response:
         container = containers.get(request.params["id"])
-        await engine.monitor.call("pause", id=container.id)
-        container.set_state(Paused=True)
-        engine.events.publish("container", "pause", container, {})
+        await engine.monitor.call("pause" if paused else "resume", id=container.id)
+        container.set_state(Paused=paused)
+        engine.events.publish("container", "pause" if paused else "unpause", container, {})
         return Response(204)
 
+    async def pause(request: Request) -> Response:
+        return await freeze(request, True)
+
     async def unpause(request: Request) -> Response:
-        container = containers.get(request.params["id"])
-        await engine.monitor.call("resume", id=container.id)
-        container.set_state(Paused=False)
-        engine.events.publish("container", "unpause", container, {})
-        return Response(204)
+        return await freeze(request, False)
 
     async def rename(request: Request) -> Response:
         from longboat.engine import names
