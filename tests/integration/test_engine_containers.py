@@ -288,3 +288,38 @@ def test_restart_policy_applies_to_exits_while_the_engine_was_down(engine):
     _until(lambda: int(engine.docker("inspect", "-f", "{{.RestartCount}}", "phoenix")
                        .stdout) >= 1)
     engine.docker("rm", "-f", "phoenix")
+
+
+def test_a_container_that_does_not_read_stdin_blocks_nobody(engine):
+    """The monitor supervises every container: a full stdin pipe must not stop it."""
+    import subprocess
+
+    env = {**os.environ, "DOCKER_HOST": engine.host,
+           "DOCKER_CONFIG": str(engine.workdir / "docker-config")}
+    slow = subprocess.Popen(["docker", "run", "-i", "--name", "deaf", "bb:1", "sleep", "30"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    try:
+        _until(lambda: engine.docker("inspect", "-f", "{{.State.Status}}", "deaf",
+                                     check=False).stdout.strip() == "running")
+        assert slow.stdin is not None
+        import threading
+
+        feeder = threading.Thread(target=lambda: _feed(slow.stdin), daemon=True)
+        feeder.start()
+        started = time.monotonic()
+        assert engine.docker("run", "--rm", "bb:1", "echo", "ok", timeout=30).stdout == "ok\n"
+        assert time.monotonic() - started < 15
+    finally:
+        engine.docker("rm", "-f", "deaf", check=False)
+        slow.kill()
+        slow.wait()
+
+
+def _feed(pipe) -> None:
+    try:
+        for _ in range(64):
+            pipe.write(b"x" * 65536)
+            pipe.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        pass

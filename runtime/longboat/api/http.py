@@ -183,6 +183,10 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                     break
                 name, _, value = raw.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
+            length = headers.get("content-length", "0") or "0"
+            if not length.isdigit():      # negative or garbage: refuse, never read "to EOF"
+                writer.write(head(400, {"Content-Length": "0", "Connection": "close"}))
+                return
             request = Request(method.upper(), target, version, headers, reader, writer)
             if headers.get("expect", "").lower() == "100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -287,15 +287,15 @@ class Containers:
             container.set_state(Restarting=False)
         if container.state["Status"] == "removing":
             raise Conflict(f"container {container.id} is marked for removal")
-        await asyncio.get_running_loop().run_in_executor(None, self._prepare_bundle,
-                                                         container)
         monitor = self.engine.monitor
         config = container.config
         try:
-            try:
-                await monitor.call("delete", id=container.id, force=True)
-            except Exception:
-                pass   # nothing left over from an earlier run
+            await monitor.call("delete", id=container.id, force=True)
+        except Exception:
+            pass   # nothing left over from an earlier run (before mounting its rootfs)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._prepare_bundle,
+                                                             container)
             log: dict[str, Any] = {"path": container.log_path}
             options = (container.host_config.get("LogConfig") or {}).get("Config") or {}
             if options.get("max-size"):
@@ -307,19 +307,26 @@ class Containers:
                                        runtime=container.host_config.get("Runtime"),
                                        tty=bool(config.get("Tty")),
                                        stdin=bool(config.get("OpenStdin")), log=log)
+            # running from here on: an exit event may come as soon as start is sent
+            container.set_state(Running=True, Paused=False, Restarting=False,
+                                OOMKilled=False, Pid=reply["pid"], ExitCode=0, Error="",
+                                StartedAt=now_rfc3339())
             await self.engine.attachments.connect_pending(container)
             await monitor.call("start", id=container.id)
         except BaseException as exc:
-            container.set_state(Error=str(getattr(exc, "message", exc)), ExitCode=128)
+            container.set_state(Running=False, Pid=0, Error=str(getattr(exc, "message", exc)),
+                                ExitCode=128)
+            try:
+                await monitor.call("delete", id=container.id, force=True)
+            except Exception:
+                pass   # nothing was created
             self._unmount(container)
+            _resolve(self.exit_waiters.pop(container.id, []), 128)
             if container.host_config.get("AutoRemove"):
                 # --rm: a container that could not start goes too (its client waits on
                 # condition=removed)
                 await self.remove(container.id, force=True)
             raise
-        container.set_state(Running=True, Paused=False, Restarting=False,
-                            OOMKilled=False, Pid=reply["pid"], ExitCode=0, Error="",
-                            StartedAt=now_rfc3339())
 
     def _prepare_bundle(self, container: Container) -> None:
         from longboat.engine.bundle import oci_config
@@ -351,6 +358,8 @@ class Containers:
         container = self.by_id.get(event["container"])
         if container is None or event["key"] != container.id:
             return
+        if not container.running or int(event.get("pid") or 0) != container.state["Pid"]:
+            return    # an exit of an earlier run, or one already handled
         finished = event.get("finished_at")
         container.set_state(Running=False, Paused=False, Pid=0,
                             ExitCode=int(event["exit_code"]),
@@ -430,9 +439,12 @@ class Containers:
             process = reply.get("process")
             if process and process.get("running"):
                 continue
+            # the monitor's record, or none (the host rebooted): exited, code unknown
             await self.on_exit({"container": container.id, "key": container.id,
+                                "pid": container.state["Pid"],
                                 "exit_code": (process or {}).get("exit_code", 255),
-                                "oom_killed": (process or {}).get("oom_killed", False)})
+                                "oom_killed": (process or {}).get("oom_killed", False),
+                                "finished_at": (process or {}).get("finished_at")})
 
     # -- signals ------------------------------------------------------------------------
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
@@ -457,7 +469,8 @@ class Containers:
         container.data["_ManuallyStopped"] = True
         container.save()
         if timeout is None:
-            timeout = int(container.config.get("StopTimeout") or 10)
+            given = container.config.get("StopTimeout")
+            timeout = 10 if given is None else int(given)
         exited = self._future(self.exit_waiters, container.id)
         signal = container.config.get("StopSignal") or "SIGTERM"
         self.engine.events.publish("container", "kill", container, {"signal": str(signal)})
@@ -507,7 +520,9 @@ class Containers:
             self.engine.snapshots.remove(container.id)
         self.by_id.pop(container.id, None)
         shutil.rmtree(container.dir, ignore_errors=True)
-        _resolve(self.remove_waiters.pop(container.id, []), int(container.state["ExitCode"]))
+        code = int(container.state["ExitCode"])
+        _resolve(self.exit_waiters.pop(container.id, []), code)
+        _resolve(self.remove_waiters.pop(container.id, []), code)
         self.engine.events.publish("container", "destroy", container, {})
 
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 READ = selectors.EVENT_READ
+ATTACH_TIMEOUT = 10.0
 
 
 class Process:
@@ -50,6 +51,10 @@ class Process:
         self.outputs: dict[int, int] = {}        # read fd -> stream (1 stdout, 2 stderr)
         self.log: LogWriter | None = None
         self.attached: list[socket.socket] = []
+        self.pending = b""                        # stdin bytes the process has not taken
+        self.waiting_stdin = False
+        self.stdin_eof = False                    # the client is done: close after pending
+        self.feeding: list[socket.socket] = []    # clients paused until it takes them
         self.exit_code: int | None = None
         self.finished_at = 0.0
         self.oom_killed = False
@@ -94,24 +99,34 @@ class Monitor:
     def run(self) -> None:
         while True:
             for key, _ in self.selector.select():
-                kind, data = key.data
-                if kind == "accept":
-                    conn, _ = self.server.accept()
-                    conn.setblocking(True)
-                    self.buffers[conn] = b""
-                    self.selector.register(conn, READ, ("client", None))
-                elif kind == "client":
-                    self._client(key.fileobj)  # type: ignore[arg-type]
-                elif kind == "output":
-                    self._output(key.fd, data)
-                elif kind == "input":
-                    self._input(key.fileobj, data)  # type: ignore[arg-type]
-                elif kind == "wake":
-                    try:
-                        key.fileobj.recv(4096)  # type: ignore[union-attr]
-                    except BlockingIOError:
-                        pass
-                    self._reap()
+                try:
+                    self._event(key)
+                except Exception:   # one failing stream must not stop the supervision
+                    import traceback
+
+                    traceback.print_exc(file=sys.stderr)
+
+    def _event(self, key: selectors.SelectorKey) -> None:
+        kind, data = key.data
+        if kind == "accept":
+            conn, _ = self.server.accept()
+            conn.setblocking(True)
+            self.buffers[conn] = b""
+            self.selector.register(conn, READ, ("client", None))
+        elif kind == "client":
+            self._client(key.fileobj)  # type: ignore[arg-type]
+        elif kind == "output":
+            self._output(key.fd, data)
+        elif kind == "input":
+            self._input(key.fileobj, data)  # type: ignore[arg-type]
+        elif kind == "stdin-ready":
+            self._flush_stdin(data)
+        elif kind == "wake":
+            try:
+                key.fileobj.recv(4096)  # type: ignore[union-attr]
+            except BlockingIOError:
+                pass
+            self._reap()
 
     def _client(self, conn: socket.socket) -> None:
         try:
@@ -132,6 +147,8 @@ class Monitor:
                 reply, stream = {"ok": False, "error": exc.message, "status": exc.status}, None
             except (ValueError, KeyError, TypeError) as exc:
                 reply, stream = {"ok": False, "error": f"bad request: {exc}", "status": 400}, None
+            except OSError as exc:
+                reply, stream = {"ok": False, "error": str(exc), "status": 500}, None
             conn.sendall(json.dumps(reply).encode() + b"\n")
             if stream is not None:
                 stream()
@@ -249,6 +266,9 @@ class Monitor:
     def _create(self, request: dict[str, Any]) -> dict[str, Any]:
         cid = request["id"]
         tty = bool(request.get("tty"))
+        log = request.get("log")
+        writer = LogWriter(log["path"], max_size=log.get("max_size"),
+                           max_file=int(log.get("max_file") or 1)) if log else None
         stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty)
         try:
             runtime = self.runtimes.get(request.get("runtime"))
@@ -257,6 +277,8 @@ class Monitor:
         except BaseException:
             for fd in [*close, *outputs, *([stdin_w] if stdin_w is not None else [])]:
                 os.close(fd)
+            if writer is not None:
+                writer.close()
             raise
         for fd in close:
             os.close(fd)
@@ -265,10 +287,7 @@ class Monitor:
         if created.pty_master is not None:
             outputs = {os.dup(created.pty_master): 1}
         proc.outputs = outputs
-        log = request.get("log")
-        if log:
-            proc.log = LogWriter(log["path"], max_size=log.get("max_size"),
-                                 max_file=int(log.get("max_file") or 1))
+        proc.log = writer
         for fd in outputs:
             os.set_blocking(fd, False)
             self.selector.register(fd, READ, ("output", proc))
@@ -310,6 +329,8 @@ class Monitor:
         for fd in list(proc.outputs):
             self._close_output(proc, fd)
         if proc.stdin is not None:
+            if proc.waiting_stdin:
+                self.selector.unregister(proc.stdin)
             try:
                 os.close(proc.stdin)
             except OSError:
@@ -327,7 +348,10 @@ class Monitor:
 
     # -- streams ------------------------------------------------------------------------
     def _attach(self, conn: socket.socket, proc: Process, request: dict[str, Any]) -> None:
-        """The connection now carries stdio: output to it, its bytes to stdin."""
+        """The connection now carries stdio: output to it, its bytes to stdin. A client
+        that does not read for ATTACH_TIMEOUT seconds is dropped, so that one stuck
+        client cannot stop the monitor."""
+        conn.settimeout(ATTACH_TIMEOUT)
         self.selector.unregister(conn)
         self.buffers.pop(conn, None)
         if request.get("stdout", True) or request.get("stderr", True):
@@ -347,16 +371,58 @@ class Monitor:
             # whose stdin is also its output)
             self.selector.unregister(conn)
             if proc.stdin is not None and not proc.tty:
-                os.close(proc.stdin)
-                proc.stdin = None
+                proc.stdin_eof = True
+                self._flush_stdin(proc)     # closes stdin once what is pending went in
             if conn not in proc.attached:
                 conn.close()
             return
-        if proc.stdin is not None:
+        if proc.stdin is None:
+            return
+        # never block on a process that does not read its stdin: keep what it does not
+        # take, and stop reading from the client until it has (backpressure)
+        proc.pending += data
+        self._flush_stdin(proc)
+
+    def _flush_stdin(self, proc: Process) -> None:
+        if proc.stdin is None:
+            proc.pending = b""
+            return
+        os.set_blocking(proc.stdin, False)
+        while proc.pending:
             try:
-                os.write(proc.stdin, data)
+                written = os.write(proc.stdin, proc.pending)
+            except BlockingIOError:
+                break
             except OSError:
-                pass
+                proc.pending = b""     # the process closed its stdin
+                break
+            proc.pending = proc.pending[written:]
+        clients = [c for c in proc.attached + proc.feeding if c.fileno() >= 0]
+        if proc.pending:
+            if not proc.waiting_stdin:
+                proc.waiting_stdin = True
+                self.selector.register(proc.stdin, selectors.EVENT_WRITE,
+                                       ("stdin-ready", proc))
+                for conn in clients:
+                    self._pause_input(conn, proc)
+        elif proc.waiting_stdin:
+            proc.waiting_stdin = False
+            self.selector.unregister(proc.stdin)
+            for conn in list(proc.feeding):
+                self.selector.register(conn, READ, ("input", proc))
+            proc.feeding.clear()
+        if not proc.pending and proc.stdin_eof and proc.stdin is not None:
+            os.close(proc.stdin)
+            proc.stdin = None
+
+    def _pause_input(self, conn: socket.socket, proc: Process) -> None:
+        try:
+            key = self.selector.get_key(conn)
+        except KeyError:
+            return
+        if key.data[0] == "input":
+            self.selector.unregister(conn)
+            proc.feeding.append(conn)
 
     def _output(self, fd: int, proc: Process) -> None:
         stream = proc.outputs.get(fd, 1)
@@ -370,7 +436,12 @@ class Monitor:
             self._close_output(proc, fd)
             return
         if proc.log is not None:
-            proc.log.write("stdout" if stream == 1 else "stderr", data)
+            try:
+                proc.log.write("stdout" if stream == 1 else "stderr", data)
+            except (LongboatError, OSError) as exc:
+                # a full disk: the process goes on, its log stops (said once)
+                print(f"longboat-monitor: {proc.key}: log disabled: {exc}", file=sys.stderr)
+                proc.log = None
         chunk = data if proc.tty else frame(stream, data)
         for conn in list(proc.attached):
             try:

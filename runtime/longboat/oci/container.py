@@ -245,13 +245,13 @@ class Runtime:
         cgroup = self.cgroup_of(record)
         if all_processes:
             cgroup.signal_all(number)
-            if status == "paused" and number == SIGKILL:
-                cgroup.thaw()
-            return
-        try:
-            os.kill(record.pid, number)
-        except ProcessLookupError:
-            raise Conflict(f"container {container_id} is not running") from None
+        else:
+            try:
+                os.kill(record.pid, number)
+            except ProcessLookupError:
+                raise Conflict(f"container {container_id} is not running") from None
+        if status == "paused" and number == SIGKILL:
+            cgroup.thaw()   # frozen tasks die of SIGKILL only once thawed (cgroup v1)
 
     def delete(self, container_id: str, *, force: bool = False) -> list[str]:
         record = self.store.load(container_id)
