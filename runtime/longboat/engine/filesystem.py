@@ -573,11 +573,22 @@ def changes(upper: str, lowers: list[str], hidden: set[str] | None = None
     root_fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def in_lowers(path: str) -> os.stat_result | None:
+        # looked up inside each lower (its symlinks resolve in it, never on the host)
         for lower in lowers:
             try:
-                return os.stat(lower + path)
+                lower_fd = fs.open_root(lower)
+            except OSError:
+                continue
+            try:
+                fd = fs.open_in_root(lower_fd, path)
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            finally:
+                os.close(lower_fd)
+            try:
+                return os.fstat(fd)
+            finally:
+                os.close(fd)
         return None
 
     def only_hidden(path: str, dir_fd: int) -> bool:
