@@ -287,6 +287,11 @@ class Containers:
             container.set_state(Restarting=False)
         if container.state["Status"] == "removing":
             raise Conflict(f"container {container.id} is marked for removal")
+        from longboat.engine.filesystem import files_in_use
+
+        if files_in_use(container.id):
+            raise Conflict(f"container {container.id} is busy: its files are being copied "
+                           "or exported; start it again when that is done")
         monitor = self.engine.monitor
         config = container.config
         try:

@@ -28,6 +28,7 @@ import posixpath
 import stat
 import tarfile
 import tempfile
+import threading
 import uuid
 
 from longboat.errors import InvalidArgument, LongboatError, NotFound, SystemFault
@@ -52,6 +53,17 @@ class Forbidden(LongboatError):
 
 # -- the root filesystem, mounted for a moment ---------------------------------------------
 
+# containers whose stopped snapshot a ContainerRoot has mounted: start must wait, or the
+# container layer would be mounted twice
+_mounted_for_files: dict[str, int] = {}
+_mounted_lock = threading.Lock()
+
+
+def files_in_use(container_id: str) -> bool:
+    with _mounted_lock:
+        return _mounted_for_files.get(container_id, 0) > 0
+
+
 class ContainerRoot:
     """The merged view of a container's files at a private mount point, as a context
     manager (blocking: run it in a thread). ``writable`` mounts a stopped container's
@@ -64,6 +76,7 @@ class ContainerRoot:
         self.writable = writable
         self.path = ""
         self.fd = -1
+        self.holds_snapshot = False
 
     def __enter__(self) -> ContainerRoot:
         self.open()
@@ -89,13 +102,19 @@ class ContainerRoot:
                 if not self.writable and mount.upperdir is not None:
                     mount = Mount(mount.root, (mount.upperdir, *mount.lowerdirs),
                                   readonly=True)
+                with _mounted_lock:
+                    _mounted_for_files[self.container.id] = \
+                        _mounted_for_files.get(self.container.id, 0) + 1
+                self.holds_snapshot = True
                 mount.mount(target)
         except OSError as exc:
             self._remove(target)
+            self._release()
             raise SystemFault(f"mounting the files of container {self.container.id}: "
                               f"{exc.strerror}") from exc
         except BaseException:
             self._remove(target)
+            self._release()
             raise
         self.path = target
         try:
@@ -115,6 +134,13 @@ class ContainerRoot:
                 libc.umount2(self.path, libc.MNT_DETACH)   # still busy: let it go lazily
             self._remove(self.path)
             self.path = ""
+        self._release()
+
+    def _release(self) -> None:
+        if self.holds_snapshot:
+            self.holds_snapshot = False
+            with _mounted_lock:
+                _mounted_for_files[self.container.id] -= 1
 
     @staticmethod
     def _remove(target: str) -> None:
