@@ -1,0 +1,1 @@
+"""Container networking (issue 5): address management first; drivers to come."""
