@@ -11,60 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
-import struct
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
+from tests.support.cli import CLI, LONGBOAT
 from tests.support.engine import Longboatd, busybox_engine
+from tests.support.terminal import under_pty
 
 pytestmark = pytest.mark.integration
-
-LONGBOAT = str(Path(sys.executable).parent / "longboat")
-
-
-class CLI:
-    def __init__(self, engine: Longboatd) -> None:
-        self.engine = engine
-        self.config = engine.workdir / "longboat-config"
-
-    def __call__(self, *args: str, check: bool = True, input: bytes | None = None,
-                 timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "LONGBOAT_CONFIG": str(self.config)}
-        env.pop("LONGBOAT_HOST", None)
-        done = subprocess.run([LONGBOAT, "-H", self.engine.host, *args], input=input,
-                              capture_output=True, env=env, timeout=timeout, check=False)
-        out = subprocess.CompletedProcess(done.args, done.returncode,
-                                          done.stdout.decode(errors="replace"),
-                                          done.stderr.decode(errors="replace"))
-        if check and out.returncode != 0:
-            raise AssertionError(f"longboat {' '.join(args)} exited {out.returncode}\n"
-                                 f"{out.stdout}\n{out.stderr}")
-        return out
-
-    def same_as_docker(self, *args: str) -> str:
-        """stdout, stderr and exit code equal to docker's (retried when a "... ago"
-        column ticked over between the two runs)."""
-        for _ in range(3):
-            ours = self(*args, check=False)
-            theirs = self.engine.docker(*args, check=False)
-            if (ours.stdout, ours.stderr, ours.returncode) == \
-                    (theirs.stdout, theirs.stderr, theirs.returncode):
-                return ours.stdout
-        assert (ours.stdout, ours.stderr, ours.returncode) == \
-            (theirs.stdout, theirs.stderr, theirs.returncode), args
-        return ours.stdout
-
-    def served(self, result: subprocess.CompletedProcess[str], route: str) -> None:
-        """Skip while the daemon does not serve ``route`` yet."""
-        if result.returncode != 0 and "page not found" in result.stderr:
-            pytest.skip(f"longboatd does not serve {route} yet")
-
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, rootfs_template):
@@ -94,39 +51,6 @@ def _until(condition, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-def _under_pty(argv: list[str], keys: bytes, rows: int = 33, cols: int = 111,
-               env: dict[str, str] | None = None) -> tuple[bytes, int]:
-    """Run ``argv`` on a pty of rows x cols, type ``keys`` once the shell prompts."""
-    import fcntl
-    import termios
-
-    pid, fd = pty.fork()
-    if pid == 0:       # pragma: no cover - the child
-        os.execve(argv[0], argv, env or dict(os.environ))
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    out = b""
-    sent = False
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            out += data
-        if not sent and b"# " in out:
-            os.write(fd, keys)
-            sent = True
-    else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return out, os.waitstatus_to_exitcode(status)
-
-
 # -- run -------------------------------------------------------------------------------------
 def test_run_attached_streams_exit_codes_and_piped_stdin(cli: CLI) -> None:
     out = cli("run", "--rm", "--hostname", "boat", "bb:1", "sh", "-c",
@@ -146,7 +70,7 @@ def test_run_attached_streams_exit_codes_and_piped_stdin(cli: CLI) -> None:
 
 
 def test_run_with_a_tty_under_a_real_terminal(cli: CLI, engine: Longboatd) -> None:
-    out, code = _under_pty([LONGBOAT, "-H", engine.host, "run", "--rm", "-it", "bb:1", "sh"],
+    out, code = under_pty([LONGBOAT, "-H", engine.host, "run", "--rm", "-it", "bb:1", "sh"],
                            b"stty size; tty; exit 5\n")
     assert code == 5, out
     assert b"33 111\r\n" in out and b"/dev/pts/" in out
@@ -351,7 +275,7 @@ def test_exec(cli: CLI, engine: Longboatd) -> None:
         "PIPED\n"
     assert cli("exec", "-d", "host", "sh", "-c", "echo detached > /tmp/d").stdout == ""
     _until(lambda: cli("exec", "host", "cat", "/tmp/d", check=False).stdout == "detached\n")
-    out, code = _under_pty([LONGBOAT, "-H", engine.host, "exec", "-it", "host", "sh"],
+    out, code = under_pty([LONGBOAT, "-H", engine.host, "exec", "-it", "host", "sh"],
                            b"tty; exit 4\n")
     assert code == 4 and b"/dev/pts/" in out, out
 
@@ -421,6 +345,6 @@ def test_commit_and_export(cli: CLI, tmp_path: Path) -> None:
 
 def test_export_refuses_a_terminal_and_helpers_parse(cli: CLI, engine: Longboatd) -> None:
     cli("create", "--name", "quiet", "bb:1")
-    out, code = _under_pty([LONGBOAT, "-H", engine.host, "export", "quiet"], b"")
+    out, code = under_pty([LONGBOAT, "-H", engine.host, "export", "quiet"], b"")
     assert code == 1 and b"cowardly refusing to save to a terminal" in out
 

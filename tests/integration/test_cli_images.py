@@ -16,46 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.support.cli import CLI, LONGBOAT
 from tests.support.engine import Longboatd
 from tests.support.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
-
-LONGBOAT = str(Path(sys.executable).parent / "longboat")
-
-
-class CLI:
-    def __init__(self, engine: Longboatd) -> None:
-        self.engine = engine
-        self.config = engine.workdir / "longboat-config"
-
-    def __call__(self, *args: str, check: bool = True, input: bytes | None = None,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "LONGBOAT_CONFIG": str(self.config), **(env or {})}
-        full_env.pop("LONGBOAT_HOST", None)
-        done = subprocess.run([LONGBOAT, "-H", self.engine.host, *args], input=input,
-                              capture_output=True, env=full_env, timeout=60, check=False)
-        out = subprocess.CompletedProcess(done.args, done.returncode,
-                                          done.stdout.decode(errors="replace"),
-                                          done.stderr.decode(errors="replace"))
-        if check and out.returncode != 0:
-            raise AssertionError(f"longboat {' '.join(args)} exited {out.returncode}\n"
-                                 f"{out.stdout}\n{out.stderr}")
-        return out
-
-    def same_as_docker(self, *args: str) -> str:
-        """Run both CLIs; their stdout, stderr and exit codes must be equal (retried
-        when a "... ago" column ticked over between the two runs)."""
-        for _ in range(3):
-            ours = self(*args, check=False)
-            theirs = self.engine.docker(*args, check=False)
-            if (ours.stdout, ours.stderr, ours.returncode) == \
-                    (theirs.stdout, theirs.stderr, theirs.returncode):
-                return ours.stdout
-        assert (ours.stdout, ours.stderr, ours.returncode) == \
-            (theirs.stdout, theirs.stderr, theirs.returncode), args
-        return ours.stdout
-
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory):

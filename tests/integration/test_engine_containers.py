@@ -10,6 +10,7 @@ import time
 
 import pytest
 from tests.support.engine import Longboatd, busybox_engine
+from tests.support.terminal import under_pty
 
 pytestmark = pytest.mark.integration
 
@@ -187,38 +188,15 @@ def test_runc_as_the_container_runtime(engine):
     assert unknown.returncode != 0 and "Unknown runtime specified nope" in unknown.stderr
 
 
-def _in_pty(engine: Longboatd, args: list[str], typed: bytes = b"",
-            timeout: float = 20) -> tuple[bytes, int]:
-    """Run the docker CLI on a real terminal (as a user types), return what it showed."""
-    import pty
-    import select
+def _in_pty(engine: Longboatd, args: list[str], typed: bytes = b"") -> tuple[bytes, int]:
+    """The docker CLI on a real terminal (as a user types)."""
+    import shutil
 
     env = {**os.environ, "DOCKER_HOST": engine.host,
            "DOCKER_CONFIG": str(engine.workdir / "docker-config")}
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe("docker", ["docker", *args], env)
-    shown = b""
-    sent = not typed
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                shown += data
-            if not sent and b"# " in shown:     # the shell's prompt: type
-                os.write(fd, typed)
-                sent = True
-    finally:
-        os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return shown, os.waitstatus_to_exitcode(status)
+    docker = shutil.which("docker")
+    assert docker is not None
+    return under_pty([docker, *args], typed, env=env)
 
 
 def test_interactive_terminals(engine):

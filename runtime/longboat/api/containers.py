@@ -73,21 +73,21 @@ def register(router: Router, engine: Engine) -> None:
         engine.events.publish("container", "start", containers.get(request.params["id"]), {})
         return Response(204)
 
-    async def stop(request: Request) -> Response:
+    async def stopped(request: Request) -> bool:
+        """Stop with the request's grace period (``t``); False if it was not running."""
         t = request.arg("t")
         try:
             await containers.stop(request.params["id"], None if t is None else int(t))
         except NotModified:
-            return Response(304)
+            return False
         engine.events.publish("container", "stop", containers.get(request.params["id"]), {})
-        return Response(204)
+        return True
+
+    async def stop(request: Request) -> Response:
+        return Response(204 if await stopped(request) else 304)
 
     async def restart(request: Request) -> Response:
-        t = request.arg("t")
-        try:
-            await containers.stop(request.params["id"], None if t is None else int(t))
-        except NotModified:
-            pass
+        await stopped(request)
         await containers.start(request.params["id"])
         engine.events.publish("container", "restart", containers.get(request.params["id"]), {})
         return Response(204)

@@ -149,6 +149,21 @@ class Cgroup(abc.ABC):
     def signal_all(self, sig: int) -> None:
         """Send ``sig`` to every process in the cgroup; processes already gone are fine."""
 
+    def _kill_frozen(self, sig: int) -> None:
+        """Freeze, signal every process, thaw: nothing forks between listing and killing,
+        and a frozen task dies of SIGKILL as soon as it is thawed."""
+        from longboat.cgroups import _files
+        from longboat.errors import SystemFault
+
+        try:
+            self.freeze()
+        except SystemFault:
+            pass  # still kill what we can see; the thaw below cannot hurt
+        try:
+            _files.kill_all(self.pids(), sig)
+        finally:
+            self.thaw()
+
     @abc.abstractmethod
     def destroy(self, timeout: float = 2.0) -> None:
         """Remove the cgroup's directories (and any cgroups below them), deepest first,

@@ -394,14 +394,5 @@ class CgroupV1(Cgroup):
         if sig != _SIGKILL or freezer is None or not os.path.isdir(freezer):
             _files.kill_all(self.pids(), sig)
             return
-        # Freeze first so nothing forks between listing and killing; a frozen task
-        # dies of SIGKILL as soon as it is thawed.
-        try:
-            self.freeze()
-        except SystemFault:
-            pass  # still kill what we can see; the thaw below cannot hurt
-        try:
-            _files.kill_all(self.pids(), sig)
-        finally:
-            self.thaw()
+        self._kill_frozen(sig)
 

@@ -248,11 +248,4 @@ class CgroupV2(Cgroup):
         if sig != _SIGKILL or not _files.exists(self.dir, "cgroup.freeze"):
             _files.kill_all(self.pids(), sig)
             return
-        try:
-            self.freeze()
-        except SystemFault:
-            pass  # still kill what we can see; the thaw below cannot hurt
-        try:
-            _files.kill_all(self.pids(), sig)
-        finally:
-            self.thaw()
+        self._kill_frozen(sig)

@@ -11,7 +11,15 @@ import sys
 import time
 
 from longboat.cli.main import CommandError, Context, UsageError
-from longboat.cli.output import go_json, human_size, indented_json, since, truncate_id
+from longboat.cli.output import (
+    go_json,
+    human_size,
+    indented_json,
+    is_terminal,
+    since,
+    truncate_id,
+    write_archive,
+)
 from longboat.client.api import APIError
 
 TYPE_CHECKING = False
@@ -171,7 +179,7 @@ def _prog(ctx: Context) -> str:
 
 def _pull(ctx: Context, image: str) -> None:
     """Pull as docker's run does: progress on stderr."""
-    from longboat.cli.images import is_terminal, parse_reference, registry_auth
+    from longboat.cli.images import parse_reference, registry_auth
     from longboat.cli.progress import show_all
 
     ref = parse_reference(image)
@@ -945,39 +953,11 @@ def commit(ctx: Context) -> int:
 
 def export(ctx: Context) -> int:
     a = ctx.args
-    if not a.output and _is_terminal(ctx.out):
+    if not a.output and is_terminal(ctx.out):
         raise CommandError("cowardly refusing to save to a terminal. Use the -o flag or "
                            "redirect")
-    chunks = ctx.client().export(a.container)
-    if not a.output:
-        out = _binary_out(ctx)
-        for chunk in chunks:
-            out.write(chunk)
-        out.flush()
-        return 0
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(a.output))
-    fd, tmp = tempfile.mkstemp(prefix=".longboat_temp_", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, a.output)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_archive(_binary_out(ctx), ctx.client().export(a.container), a.output)
     return 0
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def diff(ctx: Context) -> int:

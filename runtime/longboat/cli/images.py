@@ -12,9 +12,11 @@ from longboat.cli.output import (
     go_time_string,
     human_size,
     indented_json,
+    is_terminal,
     rfc3339,
     since,
     truncate_id,
+    write_archive,
 )
 from longboat.cli.progress import show_all
 from longboat.cli.template import Context as Row
@@ -80,13 +82,6 @@ def registry_auth(ctx: Context, domain: str) -> dict[str, str]:
     if saved is None:
         return {}
     return {"username": saved[0], "password": saved[1], "serveraddress": domain}
-
-
-def is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _split_tag(name: str) -> tuple[str, str]:
@@ -338,36 +333,8 @@ def save(ctx: Context) -> int:
         if not os.path.isdir(directory):
             raise CommandError(f'failed to save image: invalid output path: directory '
                                f'"{directory}" does not exist')
-    chunks = ctx.client().save(a.names)
-    if not a.output:
-        out = ctx.out.buffer
-        for chunk in chunks:
-            out.write(chunk)
-        out.flush()
-        return 0
-    import tempfile
-
-    # a temporary file beside the target, renamed into place: never half an archive
-    fd, tmp = tempfile.mkstemp(prefix=".longboat_temp_", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, a.output)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_archive(ctx.out.buffer, ctx.client().save(a.names), a.output)
     return 0
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _open_input(path: str) -> IO[bytes]:

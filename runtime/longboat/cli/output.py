@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ from longboat.humanize import human_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
@@ -135,3 +137,38 @@ def tabwrite(text: str, minwidth: int = 10, tabwidth: int = 1, padding: int = 3)
 
     fmt(0, len(lines))
     return "\n".join(out) + ("\n" if trailing else "")
+
+
+def is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def write_archive(out: Any, chunks: Iterable[bytes], path: str | None) -> None:
+    """Stream an archive to ``out`` (binary), or into ``path`` through a temporary file
+    beside it renamed into place (never half an archive), mode 0666 less the umask."""
+    if not path:
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        return
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".longboat_temp_",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -409,25 +409,35 @@ def _spool(stream: BinaryIO, directory: str) -> tuple[BinaryIO, bool]:
             return stream, False
     plain, _ = _decompressing(stream)
     spool = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (returned to the caller)
-    total = 0
     try:
-        while True:
-            try:
-                data = plain.read(_CHUNK)
-            except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-                raise ArchiveError(f"compressed archive is corrupt or truncated: {exc}") \
-                    from None
-            if not data:
-                break
-            total += len(data)
-            if total > MAX_ARCHIVE:
-                raise ArchiveError(f"archive is larger than {MAX_ARCHIVE} bytes")
-            spool.write(data)
+        _copy_plain(plain, spool, MAX_ARCHIVE,
+                    corrupt="compressed archive is corrupt or truncated",
+                    too_big=f"archive is larger than {MAX_ARCHIVE} bytes")
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
     return spool, True
+
+
+def _copy_plain(plain: IO[bytes], out: IO[bytes], limit: int, *, corrupt: str,
+                too_big: str) -> tuple[int, str]:
+    """Copy a decompressing stream into ``out``, at most ``limit`` bytes; (size, sha256
+    hex of what was copied). A corrupt stream or one over the limit is refused."""
+    hasher = hashlib.sha256()
+    size = 0
+    while True:
+        try:
+            data = plain.read(_CHUNK)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            raise ArchiveError(f"{corrupt}: {exc}") from None
+        if not data:
+            return size, hasher.hexdigest()
+        size += len(data)
+        if size > limit:
+            raise ArchiveError(too_big)
+        hasher.update(data)
+        out.write(data)
 
 
 class _LayerHash:
@@ -871,23 +881,12 @@ def import_rootfs(store: ImageStore, stream: BinaryIO, names: list[str],
     content = store.content
     plain, _ = _decompressing(stream)
     with tempfile.TemporaryFile(dir=store.root) as spool:
-        hasher = hashlib.sha256()
-        size = 0
-        while True:
-            try:
-                data = plain.read(_CHUNK)
-            except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-                raise InvalidArgument(f"import: compressed stream is corrupt: {exc}") \
-                    from None
-            if not data:
-                break
-            size += len(data)
-            if size > MAX_MEMBER:
-                raise InvalidArgument(f"import: the tarball is larger than {MAX_MEMBER}")
-            hasher.update(data)
-            spool.write(data)
+        size, hexdigest = _copy_plain(plain, spool, MAX_MEMBER,
+                                      corrupt="import: compressed stream is corrupt",
+                                      too_big=f"import: the tarball is larger than "
+                                              f"{MAX_MEMBER}")
         _check_rootfs(spool)
-        diff_id = "sha256:" + hasher.hexdigest()
+        diff_id = "sha256:" + hexdigest
         existed = content.has(diff_id)
         spool.seek(0)
         content.ingest(spool, diff_id, size)
