@@ -319,8 +319,8 @@ class Containers:
             await self.engine.attachments.connect_pending(container)
             await monitor.call("start", id=container.id)
         except BaseException as exc:
-            container.set_state(Running=False, Pid=0, Error=str(getattr(exc, "message", exc)),
-                                ExitCode=128)
+            container.set_state(Running=False, Restarting=False, Pid=0,
+                                Error=str(getattr(exc, "message", exc)), ExitCode=128)
             try:
                 await monitor.call("delete", id=container.id, force=True)
             except Exception:
@@ -411,7 +411,7 @@ class Containers:
                     container.data.get("_ManuallyStopped"):
                 return
             container.data["RestartCount"] += 1
-            container.set_state(Restarting=False)
+            container.save()      # still "restarting" until start records it running
             try:
                 await self.start(container.id, manual=False)
                 self.engine.events.publish("container", "restart", container, {})
