@@ -111,7 +111,8 @@ def register(router: Router, engine: Engine) -> None:
         return Response(200, headers={"Content-Type": "application/json"}, stream=body())
 
     async def remove(request: Request) -> Response:
-        await containers.remove(request.params["id"], force=request.flag("force"))
+        await containers.remove(request.params["id"], force=request.flag("force"),
+                                volumes=request.flag("v"))
         return Response(204)
 
     async def freeze(request: Request, paused: bool) -> Response:

@@ -48,7 +48,8 @@ def register(router: Router, engine: Engine) -> None:
             row["SizeRootFs"] = 0
             containers.append(row)
         return Response.json({"LayersSize": usage["LayersSize"], "Images": images,
-                              "Containers": containers, "Volumes": [], "BuildCache": []})
+                              "Containers": containers, "Volumes": engine.volumes.disk_usage(),
+                              "BuildCache": []})
 
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)

@@ -21,6 +21,8 @@ import time
 
 from longboat.engine import names
 from longboat.errors import Conflict, InvalidArgument, NotFound, NotModified
+from longboat.volume import containers as volume_mounts
+from longboat.volume.mountpoints import public as public_mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,7 +122,8 @@ class Container:
                 "Labels": config.get("Labels") or {}, "State": self.state["Status"],
                 "Status": status_text(self.state), "HostConfig": {
                     "NetworkMode": self.host_config.get("NetworkMode") or "default"},
-                "NetworkSettings": {"Networks": {}}, "Mounts": []}
+                "NetworkSettings": {"Networks": {}},
+                "Mounts": list(self.data.get("Mounts") or [])}
 
 
 def status_text(state: dict[str, Any]) -> str:
@@ -231,9 +234,12 @@ class Containers:
         config["Image"] = image_name
         directory = os.path.join(self.root, cid)
         os.makedirs(directory, mode=0o700)
+        mount_points: list[dict[str, Any]] = []
         try:
             self.engine.snapshots.unpack(self.engine.images, image)
             self.engine.snapshots.prepare(cid, image)
+            mount_points = volume_mounts.register(self.engine, cid, config, host_config,
+                                                  image_config)
             data = {
                 "Id": cid, "Created": now_rfc3339(), "CreatedUnix": int(time.time()),
                 "Path": (entrypoint + command)[:1][0] if entrypoint + command else "",
@@ -246,14 +252,17 @@ class Containers:
                 "RestartCount": 0, "Driver": "overlay", "Platform": "linux",
                 "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
                 "ExecIDs": None, "HostConfig": _host_config_defaults(host_config),
-                "Mounts": [], "Config": config,
+                "Mounts": [public_mount(m) for m in mount_points],
+                "_MountPoints": mount_points, "Config": config,
                 "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {},
                                     "Networks": {}},
             }
             container = Container(data, directory)
             self._write_files(container)
+            volume_mounts.populate(self.engine, container)
             container.save()
         except BaseException:
+            volume_mounts.forget(self.engine, cid, mount_points)
             if cid in self.engine.snapshots.keys():  # noqa: SIM118 (a method, not a dict)
                 self.engine.snapshots.remove(cid)
             shutil.rmtree(directory, ignore_errors=True)
@@ -329,8 +338,8 @@ class Containers:
             _resolve(self.exit_waiters.pop(container.id, []), 128)
             if container.host_config.get("AutoRemove"):
                 # --rm: a container that could not start goes too (its client waits on
-                # condition=removed)
-                await self.remove(container.id, force=True)
+                # condition=removed), with its anonymous volumes, as Docker's --rm
+                await self.remove(container.id, force=True, volumes=True)
             raise
 
     def _prepare_bundle(self, container: Container) -> None:
@@ -341,7 +350,8 @@ class Containers:
         if not os.path.ismount(container.rootfs):
             self.engine.snapshots.mounts(container.id).mount(container.rootfs)
         spec = oci_config(
-            container.id, container.config, container.host_config,
+            container.id, container.config,
+            volume_mounts.host_config_for_start(self.engine, container),
             image.config.get("config") or {}, container.rootfs,
             hostname=container.config.get("Hostname") or container.id[:12],
             resolv_conf=os.path.join(container.dir, "resolv.conf"),
@@ -354,6 +364,8 @@ class Containers:
 
     def _unmount(self, container: Container) -> None:
         from longboat.image.snapshot import Mount
+
+        volume_mounts.stopped(self.engine, container)
 
         if os.path.ismount(container.rootfs):
             Mount.unmount(container.rootfs)
@@ -379,7 +391,7 @@ class Containers:
         self.engine.events.publish("container", "die", container,
                                    {"exitCode": str(event["exit_code"])})
         if container.host_config.get("AutoRemove"):
-            await self.remove(container.id, force=True)
+            await self.remove(container.id, force=True, volumes=True)
         elif self._should_restart(container, int(event["exit_code"])):
             self._schedule_restart(container)
 
@@ -506,7 +518,9 @@ class Containers:
             return int(container.state["ExitCode"])
         return await self._future(self.exit_waiters, container.id)
 
-    async def remove(self, ref: str, *, force: bool = False) -> None:
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        """``volumes`` (``rm -v``): its anonymous volumes go too (those no other
+        container uses)."""
         container = self.get(ref)
         if container.running and not force:
             raise Conflict(f"You cannot remove a running container {container.id}. Stop the "
@@ -521,6 +535,7 @@ class Containers:
         except Exception:
             pass
         self._unmount(container)
+        volume_mounts.removed(self.engine, container, remove_anonymous=volumes)
         if container.id in self.engine.snapshots.keys():  # noqa: SIM118 (a method)
             self.engine.snapshots.remove(container.id)
         self.by_id.pop(container.id, None)

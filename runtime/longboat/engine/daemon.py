@@ -16,6 +16,7 @@ import sys
 
 from longboat import __version__
 from longboat.api import container_files, container_stats, containers, images, system
+from longboat.api import volumes as volume_api
 from longboat.api.http import serve_connection
 from longboat.api.router import Router
 from longboat.engine.config import DEFAULT_CONFIG_FILE, Settings
@@ -123,6 +124,7 @@ async def run(settings: Settings) -> None:
     system.register(router, engine)
     images.register(router, engine)
     containers.register(router, engine)
+    volume_api.register(router, engine)
     container_files.register(router, engine)
     container_stats.register(router, engine)
     servers = await listen(settings, router)

@@ -36,7 +36,13 @@ class Engine:
         self.id = self._engine_id()
         from longboat.engine.containers import Containers
 
+        from longboat.volume import containers as volume_mounts
+        from longboat.volume.store import VolumeStore
+
+        self.volumes = VolumeStore(os.path.join(settings.data_root, "volumes"),
+                                   volume_mounts.event_publisher(self.events))
         self.containers = Containers(self)
+        volume_mounts.restore(self.volumes, self.containers.by_id.values())
 
     async def start(self) -> None:
         """Bring up (or find) the monitor, follow its exit events, then re-adopt the

@@ -1,0 +1,177 @@
+"""Docker's copy-up: a new, empty volume mounted where the image has content gets a
+copy of that content (owners, modes, extended attributes, times, symlinks, hard links,
+device nodes and fifos), once, when the container is created.
+
+The source is a container's root filesystem: untrusted. The mount path is resolved
+inside it (openat2 ``RESOLVE_IN_ROOT``: a symlink leads somewhere inside the root, never
+out); below it every directory is opened ``O_NOFOLLOW`` from its parent's descriptor
+and every file ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat``, so nothing
+outside the root is read and a symlink is copied as a symlink, never followed. Writes
+go to the volume's own (new, empty) directory through descriptors too.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from longboat.errors import InvalidArgument
+from longboat.linux import fs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+MAX_DEPTH = 512
+_IGNORED_XATTR_ERRORS = (errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.ENODATA,
+                         errno.EOPNOTSUPP)
+
+
+def is_empty(path: str) -> bool:
+    fd = os.open(path, _DIR)
+    try:
+        return not os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def existing_file(root_fd: int, inside: str) -> bool:
+    """True when ``inside`` (resolved in the root) is there and is not a directory
+    (moby refuses an anonymous volume over a file)."""
+    try:
+        fd = fs.open_in_root(root_fd, inside)
+    except OSError:
+        return False
+    try:
+        return not stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def copy_up(root_fd: int, inside: str, destination: str) -> bool:
+    """Copy the directory at ``inside`` (a path in the root of ``root_fd``) into the
+    directory ``destination`` if that is empty; the destination directory takes the
+    source directory's owner and mode. False when nothing was copied (no such
+    directory in the image, or the volume has content)."""
+    try:
+        source = fs.open_in_root(root_fd, inside, os.O_RDONLY | os.O_DIRECTORY |
+                                 os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        target = os.open(destination, _DIR)
+        try:
+            if os.listdir(target):
+                return False
+            _copy_tree(source, target, target, "", {}, 0)
+            _metadata(source, target, os.fstat(source))
+        finally:
+            os.close(target)
+    finally:
+        os.close(source)
+    return True
+
+
+def _copy_tree(source: int, target: int, top: int, relative: str,
+               links: dict[tuple[int, int], str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidArgument(f"copying image content into a volume: more than {MAX_DEPTH} "
+                              "nested directories")
+    for name in sorted(os.listdir(source)):
+        try:
+            st = os.stat(name, dir_fd=source, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        path = f"{relative}/{name}" if relative else name
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            child = os.open(name, _DIR, dir_fd=source)
+            try:
+                os.mkdir(name, 0o700, dir_fd=target)
+                made = os.open(name, _DIR, dir_fd=target)
+                try:
+                    _copy_tree(child, made, top, path, links, depth + 1)
+                    _metadata(child, made, os.fstat(child))
+                finally:
+                    os.close(made)
+            finally:
+                os.close(child)
+            continue
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in links:
+            os.link(links[key], name, src_dir_fd=top, dst_dir_fd=target,
+                    follow_symlinks=False)
+            continue
+        if stat.S_ISREG(mode):
+            _copy_file(source, target, name, st)
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=source), name, dir_fd=target)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=target, follow_symlinks=False)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=target,
+                     follow_symlinks=False)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+            os.mknod(name, stat.S_IFMT(mode) | 0o600, st.st_rdev, dir_fd=target)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=target, follow_symlinks=False)
+            os.chmod(name, stat.S_IMODE(mode), dir_fd=target, follow_symlinks=False)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=target,
+                     follow_symlinks=False)
+        else:
+            continue        # a socket: nothing to copy
+        if st.st_nlink > 1:
+            links[key] = path
+
+
+def _copy_file(source: int, target: int, name: str, st: os.stat_result) -> None:
+    try:
+        src = os.open(name, _FILE, dir_fd=source)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOENT):
+            return          # replaced by a symlink or gone since the listing
+        raise
+    try:
+        now = os.fstat(src)
+        if not stat.S_ISREG(now.st_mode) or now.st_ino != st.st_ino:
+            return
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                      os.O_CLOEXEC, 0o600, dir_fd=target)
+        try:
+            remaining = now.st_size
+            offset = 0
+            while remaining > 0:
+                sent = os.sendfile(out, src, offset, min(remaining, 1 << 30))
+                if sent == 0:
+                    break
+                offset += sent
+                remaining -= sent
+            _metadata(src, out, now)
+        finally:
+            os.close(out)
+    finally:
+        os.close(src)
+
+
+def _metadata(src: int, dst: int, st: os.stat_result) -> None:
+    """Owner, then mode (a chown clears set-id bits), extended attributes (a chown
+    clears security.capability), then times."""
+    os.fchown(dst, st.st_uid, st.st_gid)
+    os.fchmod(dst, stat.S_IMODE(st.st_mode))
+    _xattrs(src, dst)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _xattrs(src: int, dst: int) -> None:
+    try:
+        names: list[Any] = os.listxattr(src)
+    except OSError as exc:
+        if exc.errno in _IGNORED_XATTR_ERRORS:
+            return
+        raise
+    for attr in names:
+        try:
+            os.setxattr(dst, attr, os.getxattr(src, attr))
+        except OSError as exc:
+            if exc.errno not in _IGNORED_XATTR_ERRORS:
+                raise
