@@ -35,7 +35,6 @@ class Engine:
         self.execs = Execs()
         self.id = self._engine_id()
         from longboat.engine.containers import Containers
-
         from longboat.volume import containers as volume_mounts
         from longboat.volume.store import VolumeStore
 
