@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from longboat.errors import Conflict, InvalidArgument, NotFound
-from longboat.network import links, netns
+from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
+from longboat.network import links, netns, nftables
 
 NETNS_DIR = "/run/netns"
 _counter = itertools.count()
@@ -118,7 +118,7 @@ def ask(path: str, address: str, port: int, *, proto: str = "tcp",
 
 def unreachable(path: str, address: str, port: int, *, proto: str = "tcp") -> bool:
     try:
-        ask(path, address, port, proto=proto, timeout=1.0)
+        ask(path, address, port, proto=proto, timeout=0.5)
     except OSError:
         return True
     return False
@@ -269,3 +269,194 @@ def test_mac_for_is_dockers_scheme() -> None:
     assert links.mac_for("172.17.0.2") == "02:42:ac:11:00:02"
     with pytest.raises(InvalidArgument):
         links.mac_for("fd00::1")
+
+
+# --- nftables: NAT and isolation with real traffic ------------------------------------------
+
+TABLE = "lbktest"
+
+
+class World:
+    """A scratch host with an uplink to another host, and containers on four bridges:
+
+    - lbkbr0 10.201.1.0/24 + fd00:201:1::/64: a (.2) and b (.3)
+    - lbkbr1 10.201.2.0/24: c (.2)
+    - lbkbr2 10.201.3.0/24, internal: d (.2), still given a default route
+    - lbkbr3 10.201.4.0/24, icc=false: e (.2) and f (.3)
+    - lbkup 10.201.250.1/24 + fd00:201:250::1/64 to "other" (.2, ::2)
+    """
+
+    NETWORKS = [
+        nftables.BridgeNetwork("lbkbr0", ("10.201.1.0/24", "fd00:201:1::/64")),
+        nftables.BridgeNetwork("lbkbr1", ("10.201.2.0/24",)),
+        nftables.BridgeNetwork("lbkbr2", ("10.201.3.0/24",), internal=True),
+        nftables.BridgeNetwork("lbkbr3", ("10.201.4.0/24",), icc=False),
+    ]
+    PORTS = [
+        nftables.PublishedPort("tcp", "", 8080, "10.201.1.2", 80, "lbkbr0"),
+        nftables.PublishedPort("udp", "", 8053, "10.201.1.2", 53, "lbkbr0"),
+        nftables.PublishedPort("tcp", "10.201.250.1", 8081, "10.201.1.2", 80, "lbkbr0"),
+        nftables.PublishedPort("tcp", "", 8080, "fd00:201:1::2", 80, "lbkbr0"),
+        nftables.PublishedPort("tcp", "", 8082, "10.201.4.3", 80, "lbkbr3"),
+    ]
+
+    def __init__(self, lab: Lab) -> None:
+        self.host = lab.ns("host")
+        self.other = lab.ns("other")
+        self.c = {name: lab.ns(name) for name in "abcdef"}
+        netns.run_in(self.host, self._plumb)
+
+    def _plumb(self) -> None:
+        links.veth_pair("lbkup", self.other, host_addresses=["10.201.250.1/24",
+                                                             "fd00:201:250::1/64"],
+                        ifname="eth0", mac="", addresses=["10.201.250.2/24",
+                                                          "fd00:201:250::2/64"],
+                        gateways=["10.201.250.1", "fd00:201:250::1"])
+        plan = {"lbkbr0": "ab", "lbkbr1": "c", "lbkbr2": "d", "lbkbr3": "ef"}
+        for number, network in enumerate(self.NETWORKS):
+            third = number + 1
+            v6 = ["fd00:201:1::1/64"] if network.ifname == "lbkbr0" else []
+            links.ensure_bridge(network.ifname, [f"10.201.{third}.1/24", *v6])
+            for last, name in enumerate(plan[network.ifname], start=2):
+                addresses = [f"10.201.{third}.{last}/24"]
+                gateways = [f"10.201.{third}.1"]
+                if v6:
+                    addresses.append(f"fd00:201:1::{last}/64")
+                    gateways.append("fd00:201:1::1")
+                links.attach_veth(network.ifname, f"lbkv{name}", self.c[name], ifname="eth0",
+                                  mac=links.mac_for(addresses[0].split("/")[0]),
+                                  addresses=addresses, gateways=gateways)
+
+    def br_netfilter(self, on: bool) -> None:
+        """Whether bridged IPv4/IPv6 traffic passes the inet hooks in the host namespace."""
+        def write() -> None:
+            for key in ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables"):
+                path = f"/proc/sys/net/bridge/{key}"
+                if not os.path.exists(path):
+                    if on:
+                        pytest.skip("br_netfilter is not loaded")
+                    return
+                with open(path, "w") as f:
+                    f.write("1" if on else "0")
+        netns.run_in(self.host, write)
+
+    def apply(self, ports: list[nftables.PublishedPort] | None = None) -> None:
+        ruleset = nftables.Ruleset(self.NETWORKS, self.PORTS if ports is None else ports)
+        netns.run_in(self.host, lambda: nftables.apply(ruleset, TABLE))
+
+
+@pytest.fixture
+def world(lab: Lab, servers: list[Server]) -> World:
+    made = World(lab)
+    for name in "abcdef":
+        servers.append(Server(made.c[name], "::", 80))
+    servers.append(Server(made.c["a"], "0.0.0.0", 53, proto="udp"))
+    servers.append(Server(made.other, "::", 9000))
+    return made
+
+
+def test_masquerade_out_of_a_bridge(world: World) -> None:
+    world.apply()
+    assert ask(world.c["a"], "10.201.250.2", 9000) == "::ffff:10.201.250.1"
+    assert ask(world.c["a"], "fd00:201:250::2", 9000) == "fd00:201:250::1"
+    assert ask(world.c["c"], "10.201.250.2", 9000) == "::ffff:10.201.250.1"
+
+
+def test_published_ports_from_another_host(world: World) -> None:
+    assert unreachable(world.other, "10.201.250.1", 8080)    # nothing before the rules
+    world.apply()
+    # the container sees the real client address (no source NAT from outside)
+    assert ask(world.other, "10.201.250.1", 8080) == "::ffff:10.201.250.2"
+    assert ask(world.other, "10.201.250.1", 8053, proto="udp") == "10.201.250.2"
+    assert ask(world.other, "10.201.250.1", 8081) == "::ffff:10.201.250.2"
+    assert ask(world.other, "fd00:201:250::1", 8080) == "fd00:201:250::2"
+    # the host's address on a bridge is a local address too
+    assert ask(world.other, "10.201.1.1", 8080) == "::ffff:10.201.250.2"
+    # but unpublished container ports are not reachable by routing
+    assert unreachable(world.other, "10.201.1.2", 80)
+
+
+def test_published_ports_from_the_host_itself(world: World) -> None:
+    world.apply()
+    assert ask(world.host, "127.0.0.1", 8080) == "::ffff:10.201.1.1"
+    assert ask(world.host, "127.0.0.1", 8053, proto="udp") == "10.201.1.1"
+    assert ask(world.host, "10.201.250.1", 8080) == "::ffff:10.201.250.1"
+    # 8081 is bound to 10.201.250.1 only
+    assert ask(world.host, "10.201.250.1", 8081) == "::ffff:10.201.250.1"
+    assert unreachable(world.host, "127.0.0.1", 8081)
+
+
+@pytest.mark.parametrize("br_netfilter", [True, False], ids=["br_netfilter", "no-br_netfilter"])
+def test_hairpin_from_the_same_bridge(world: World, br_netfilter: bool) -> None:
+    world.br_netfilter(br_netfilter)
+    world.apply()
+    # b and a itself reach a's published port through the host's addresses
+    assert ask(world.c["b"], "10.201.1.1", 8080) == "::ffff:10.201.1.1"
+    assert ask(world.c["b"], "10.201.250.1", 8080) == "::ffff:10.201.1.1"
+    assert ask(world.c["a"], "10.201.250.1", 8080) == "::ffff:10.201.1.1"
+    assert ask(world.c["b"], "10.201.1.1", 8053, proto="udp") == "10.201.1.1"
+
+
+@pytest.mark.parametrize("br_netfilter", [True, False], ids=["br_netfilter", "no-br_netfilter"])
+def test_isolation_between_bridges(world: World, br_netfilter: bool) -> None:
+    world.br_netfilter(br_netfilter)
+    assert ask(world.c["a"], "10.201.2.2", 80) == "::ffff:10.201.1.2"   # routed, before
+    world.apply()
+    assert unreachable(world.c["a"], "10.201.2.2", 80)
+    assert unreachable(world.c["c"], "10.201.1.2", 80)
+    # same bridge: direct traffic flows
+    assert ask(world.c["a"], "10.201.1.3", 80) == "::ffff:10.201.1.2"
+    # a published port stays reachable from another bridge, through the host's address
+    assert ask(world.c["c"], "10.201.250.1", 8080) == "::ffff:10.201.1.1"
+
+
+def test_internal_network_has_no_way_out(world: World) -> None:
+    assert ask(world.c["d"], "10.201.250.2", 9000) == "::ffff:10.201.3.2"   # before
+    world.apply()
+    d = world.c["d"]
+    assert unreachable(d, "10.201.250.2", 9000)
+    assert unreachable(d, "10.201.1.2", 80)
+    assert unreachable(d, "10.201.250.1", 8080)
+    assert unreachable(world.other, "10.201.3.2", 80)
+    assert unreachable(world.c["a"], "10.201.3.2", 80)
+
+
+@pytest.mark.parametrize("br_netfilter", [True, False], ids=["br_netfilter", "no-br_netfilter"])
+def test_icc_false_keeps_containers_apart(world: World, br_netfilter: bool) -> None:
+    world.br_netfilter(br_netfilter)
+    assert ask(world.c["e"], "10.201.4.3", 80) == "::ffff:10.201.4.2"   # before
+    world.apply()
+    assert unreachable(world.c["e"], "10.201.4.3", 80)
+    assert unreachable(world.c["f"], "10.201.4.2", 80)
+    # the way out and the host stay open; a published port of the network still works
+    assert ask(world.c["e"], "10.201.250.2", 9000) == "::ffff:10.201.250.1"
+    assert ask(world.c["e"], "10.201.4.1", 8082) == "::ffff:10.201.4.1"
+    assert ask(world.other, "10.201.250.1", 8082) == "::ffff:10.201.250.2"
+
+
+def test_reapply_replaces_and_remove_deletes(world: World) -> None:
+    world.apply()
+    assert ask(world.other, "10.201.250.1", 8080) == "::ffff:10.201.250.2"
+    world.apply(ports=[])
+    assert unreachable(world.other, "10.201.250.1", 8080)
+    listing = netns.run_in(world.host, lambda: nftables.listing(TABLE))
+    assert "dnat ip" not in listing and "masquerade" in listing
+    netns.run_in(world.host, lambda: nftables.remove(TABLE))
+    netns.run_in(world.host, lambda: nftables.remove(TABLE))
+    assert netns.run_in(world.host, lambda: nftables.run("list ruleset")).strip() == ""
+    assert ask(world.c["a"], "10.201.2.2", 80) == "::ffff:10.201.1.2"   # isolation gone
+
+
+def test_a_refused_ruleset_changes_nothing(world: World) -> None:
+    world.apply()
+    before = netns.run_in(world.host, lambda: nftables.listing(TABLE))
+    bad = nftables.Ruleset(world.NETWORKS, [nftables.PublishedPort(
+        "tcp", "", 8080, "10.201.1.2", 80, "lbknothere")])
+    with pytest.raises(InvalidArgument):
+        netns.run_in(world.host, lambda: nftables.apply(bad, TABLE))
+    # a script the kernel refuses half way leaves the old table whole
+    with pytest.raises(SystemFault):
+        netns.run_in(world.host, lambda: nftables.run(
+            f"delete table inet {TABLE}\nadd rule inet {TABLE} nochain accept\n"))
+    assert netns.run_in(world.host, lambda: nftables.listing(TABLE)) == before
+    assert ask(world.other, "10.201.250.1", 8080) == "::ffff:10.201.250.2"

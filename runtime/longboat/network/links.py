@@ -23,7 +23,7 @@ from typing import Any
 from pyroute2 import IPRoute  # type: ignore[import-untyped]
 from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
 
-from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
+from longboat.errors import Conflict, InvalidArgument, LongboatError, NotFound, SystemFault
 from longboat.network import netns
 
 IFA_F_NODAD = 0x02
@@ -295,12 +295,30 @@ def attach_veth(bridge: str, host_ifname: str, netns_path: str, *, ifname: str, 
     """A veth pair: ``host_ifname`` on ``bridge`` (hairpin on) in the calling thread's
     namespace, its peer created straight in ``netns_path`` as ``ifname`` and configured
     there. On failure nothing is left behind."""
+    _veth(host_ifname, netns_path, bridge=bridge, host_addresses=[], ifname=ifname, mac=mac,
+          addresses=addresses, gateways=gateways, mtu=mtu)
+
+
+def veth_pair(host_ifname: str, netns_path: str, *, host_addresses: list[str], ifname: str,
+              mac: str, addresses: list[str], gateways: list[str],
+              mtu: int | None = None) -> None:
+    """A plain veth pair, no bridge: ``host_ifname`` with ``host_addresses`` here, its
+    peer ``ifname`` configured in ``netns_path`` (an uplink, a point-to-point link)."""
+    for cidr in host_addresses:
+        _interface(cidr)
+    _veth(host_ifname, netns_path, bridge=None, host_addresses=host_addresses, ifname=ifname,
+          mac=mac, addresses=addresses, gateways=gateways, mtu=mtu)
+
+
+def _veth(host_ifname: str, netns_path: str, *, bridge: str | None,
+          host_addresses: list[str], ifname: str, mac: str, addresses: list[str],
+          gateways: list[str], mtu: int | None) -> None:
     _check_name(host_ifname)
     _validate_endpoint(ifname, mac, addresses, gateways)
     fd = _netns_fd(netns_path)
     try:
         with _ipr() as ipr:
-            master = _require(ipr, bridge)
+            master = _require(ipr, bridge) if bridge else None
             if _index(ipr, host_ifname) is not None:
                 raise Conflict(f"network interface {host_ifname} already exists")
             peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd}
@@ -317,15 +335,21 @@ def attach_veth(bridge: str, host_ifname: str, netns_path: str, *, ifname: str, 
                 raise _fault(f"creating veth {host_ifname}", exc) from exc
             try:
                 index = _require(ipr, host_ifname)
-                ipr.link("set", index=index, master=master)
+                if master is not None:
+                    ipr.link("set", index=index, master=master)
+                for cidr in host_addresses:
+                    _add_address(ipr, index, cidr)
                 ipr.link("set", index=index, state="up")
-                ipr.brport("set", index=index, mode=1)  # hairpin
-            except (NetlinkError, NotFound) as exc:
-                with contextlib.suppress(NetlinkError):
-                    ipr.link("del", ifname=host_ifname)
-                if isinstance(exc, NotFound):
+                if master is not None:
+                    ipr.brport("set", index=index, mode=1)  # hairpin
+            except (NetlinkError, LongboatError) as exc:
+                left = _index(ipr, host_ifname)
+                if left is not None:
+                    with contextlib.suppress(NetlinkError):
+                        ipr.link("del", index=left)
+                if isinstance(exc, LongboatError):
                     raise
-                raise _fault(f"putting {host_ifname} on {bridge}", exc) from exc
+                raise _fault(f"setting up {host_ifname}", exc) from exc
     finally:
         os.close(fd)
     try:
