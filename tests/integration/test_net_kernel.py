@@ -460,3 +460,55 @@ def test_a_refused_ruleset_changes_nothing(world: World) -> None:
             f"delete table inet {TABLE}\nadd rule inet {TABLE} nochain accept\n"))
     assert netns.run_in(world.host, lambda: nftables.listing(TABLE)) == before
     assert ask(world.other, "10.201.250.1", 8080) == "::ffff:10.201.250.2"
+
+
+# --- macvlan ---------------------------------------------------------------------------------
+
+def _parent(name: str) -> None:
+    """A parent link for macvlan: one end of a veth pair, both ends up (this kernel may
+    have no dummy driver)."""
+    from pyroute2 import IPRoute
+    with IPRoute(groups=0) as ipr:
+        ipr.link("add", ifname=name, kind="veth", peer=name + "p")
+        for end in (name, name + "p"):
+            ipr.link("set", index=ipr.link_lookup(ifname=end)[0], state="up")
+
+
+@pytest.mark.parametrize("mode, talk", [("bridge", True), ("private", False)])
+def test_macvlan_children_of_one_parent(lab: Lab, servers: list[Server], mode: str,
+                                        talk: bool) -> None:
+    host, m1, m2 = lab.ns("host"), lab.ns("m1"), lab.ns("m2")
+
+    def plumb() -> None:
+        _parent("lbkpar0")
+        for path, last in ((m1, 2), (m2, 3)):
+            links.attach_macvlan("lbkpar0", mode, path, ifname="eth0",
+                                 mac=links.mac_for(f"10.201.40.{last}"),
+                                 addresses=[f"10.201.40.{last}/24", f"fd00:201:40::{last}/64"],
+                                 gateways=["10.201.40.1"])
+
+    netns.run_in(host, plumb)
+    servers.append(Server(m2, "::", 80))
+    if talk:
+        assert ask(m1, "10.201.40.3", 80) == "::ffff:10.201.40.2"
+        assert ask(m1, "fd00:201:40::3", 80) == "fd00:201:40::2"
+    else:
+        assert unreachable(m1, "10.201.40.3", 80)
+    assert netns.run_in(m1, lambda: _mac("eth0")) == "02:42:0a:c9:28:02"
+    links.detach(m1, "eth0")
+    assert not netns.run_in(m1, lambda: links.link_exists("eth0"))
+
+
+def test_macvlan_bad_input(lab: Lab) -> None:
+    host, m1 = lab.ns("host"), lab.ns("m1")
+
+    def work() -> None:
+        with pytest.raises(InvalidArgument):
+            links.attach_macvlan("lo", "passthrough!", m1, ifname="eth0", mac="",
+                                 addresses=[], gateways=[])
+        with pytest.raises(NotFound):
+            links.attach_macvlan("lbknoparent", "bridge", m1, ifname="eth0", mac="",
+                                 addresses=[], gateways=[])
+
+    netns.run_in(host, work)
+    assert not netns.run_in(m1, lambda: links.link_exists("eth0"))
