@@ -15,6 +15,7 @@ import stat
 import sys
 
 from longboat import __version__
+from longboat.api import build as build_api
 from longboat.api import container_files, container_stats, containers, images, system
 from longboat.api import volumes as volume_api
 from longboat.api.http import serve_connection
@@ -127,6 +128,7 @@ async def run(settings: Settings) -> None:
     volume_api.register(router, engine)
     container_files.register(router, engine)
     container_stats.register(router, engine)
+    build_api.register(router, engine)
     servers = await listen(settings, router)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

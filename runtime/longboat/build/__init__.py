@@ -1,0 +1,2 @@
+"""The builder: Dockerfiles into images, with the classic builder's semantics
+(docs/build.md)."""

@@ -1,0 +1,222 @@
+"""The build context: the tar a client sends, received into a private directory.
+
+The archive is untrusted. It is read by the image layer extractor's pieces
+(``layer_tar``, ``layer_paths``, ``layer_entries``): names with ``..`` or a leading
+``/`` are refused, every parent is opened ``RESOLVE_BENEATH`` the context directory (a
+symlink in the archive that leads out cannot be written through), nothing is written
+through a symlink, and the stream's size is bounded. Device nodes and FIFOs are refused
+(a build needs neither, and reading a FIFO blocks). Symlinks are kept as they are;
+whoever reads the context later resolves them inside it (``RESOLVE_IN_ROOT``).
+
+Files the context's ``.dockerignore`` excludes are not written (the Dockerfile and the
+``.dockerignore`` itself are read first, then dropped if excluded, as Docker does).
+A body that is not a tar at all is taken as the Dockerfile alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import uuid
+
+from longboat.build import dockerignore
+from longboat.build.errors import BuildError
+from longboat.errors import InvalidArgument, SystemFault
+from longboat.linux import fs, libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO
+
+MAX_DOCKERFILE = 4 << 20
+
+
+def extract_tar(stream: BinaryIO, dest: str, *, what: str, devices: bool,
+                skip: Callable[[str], bool] | None = None) -> int:
+    """Extract the (plain or compressed) tar ``stream`` beneath the directory ``dest``;
+    the number of entries written."""
+    from longboat.image.layer_blob import DEFAULT_MAX_SIZE, LayerBlob, Prefetch
+    from longboat.image.layer_entries import EntryWriter
+    from longboat.image.layer_paths import LayerRoot, clean_path
+    from longboat.image.layer_result import LayerError
+    from longboat.image.layer_tar import (
+        BLKTYPE,
+        CHRTYPE,
+        DEFAULT_MAX_ENTRY_SIZE,
+        FIFOTYPE,
+        TarReader,
+        TarStream,
+    )
+
+    source = LayerBlob(stream, "auto", DEFAULT_MAX_SIZE)
+    chunks = Prefetch(source.chunks())
+    count = 0
+    try:
+        reader = TarReader(TarStream(chunks), DEFAULT_MAX_ENTRY_SIZE)
+        root = LayerRoot(dest)
+        try:
+            writer = EntryWriter(root, reader)
+            for entry in reader:
+                try:
+                    target = clean_path(entry.name, f"{what} entry")
+                    if not target:
+                        continue
+                    if not devices and entry.type in (CHRTYPE, BLKTYPE, FIFOTYPE):
+                        kind = "FIFO" if entry.type == FIFOTYPE else "device node"
+                        raise BuildError(f"{what} entry {entry.name!r} is a {kind}: "
+                                         "refused")
+                    if skip is not None and skip(target):
+                        continue
+                    parent, _, name = target.rpartition("/")
+                    writer.write(entry, target, parent, name)
+                except LayerError as exc:
+                    raise BuildError(exc.message.replace("layer entry", f"{what} entry")
+                                     .replace("the layer root", f"the {what}")) from None
+                except OSError as exc:
+                    if exc.errno in (errno.EXDEV, errno.ELOOP, errno.ENOTDIR,
+                                     errno.ENAMETOOLONG, errno.EISDIR):
+                        raise BuildError(f"{what} entry {entry.name!r} cannot be "
+                                         f"extracted: {exc.strerror}") from exc
+                    raise SystemFault(f"extracting {what} entry {entry.name!r}: "
+                                      f"{exc.strerror}") from exc
+                if root.retired:
+                    root.release_retired()
+                count += 1
+            writer.set_dir_times()
+            reader.stream.drain()
+        finally:
+            root.close()
+    except LayerError as exc:
+        raise BuildError(exc.message.replace("layer", what)) from None
+    finally:
+        chunks.close()
+    return count
+
+
+def _is_tar(head: bytes) -> bool:
+    """Whether ``head`` starts a tar, possibly compressed (by magic), or not."""
+    from longboat.image.layer_tar import _checksum_ok
+
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" \
+            or head[:4] == b"\x28\xb5\x2f\xfd":
+        return True
+    return len(head) >= 512 and _checksum_ok(head[:512])
+
+
+class BuildContext:
+    """A received context under ``DIR/context`` (DIR private, 0700), removed by
+    :meth:`close`. ``dockerfile`` holds the Dockerfile's text."""
+
+    def __init__(self, tmpdir: str) -> None:
+        self.dir = os.path.join(tmpdir, "build-" + uuid.uuid4().hex[:16])
+        os.mkdir(self.dir, 0o700)
+        self.root = os.path.join(self.dir, "context")
+        os.mkdir(self.root, 0o755)
+        self.dockerfile = ""
+        self.ignore = dockerignore.Matcher([])
+
+    def receive(self, stream: BinaryIO, dockerfile_path: str) -> None:
+        head = stream.read(512)
+        stream.seek(0)
+        if not head:
+            raise InvalidArgument("the build context is empty: send a tar of the context "
+                                  "(or a Dockerfile)")
+        if not _is_tar(head):
+            text = stream.read(MAX_DOCKERFILE + 1)
+            if len(text) > MAX_DOCKERFILE:
+                raise InvalidArgument("the request body is neither a tar archive nor a "
+                                      "Dockerfile")
+            self.dockerfile = text.decode("utf-8", errors="replace")
+            return
+        extract_tar(stream, self.root, what="build context", devices=False)
+        self._read_dockerfile(dockerfile_path)
+        self._apply_dockerignore(dockerfile_path)
+
+    def _read_file(self, path: str, limit: int) -> bytes | None:
+        root_fd = fs.open_root(self.root)
+        try:
+            fd = fs.open_in_root(root_fd, path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        finally:
+            os.close(root_fd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = os.read(fd, limit + 1)
+        finally:
+            os.close(fd)
+        if len(data) > limit:
+            raise InvalidArgument(f"{path} is larger than {limit} bytes")
+        return data
+
+    def _read_dockerfile(self, path: str) -> None:
+        data = self._read_file(path, MAX_DOCKERFILE)
+        if data is None and path == "Dockerfile":
+            data = self._read_file("dockerfile", MAX_DOCKERFILE)
+        if data is None:
+            raise BuildError(f"Cannot locate specified Dockerfile: {path}")
+        self.dockerfile = data.decode("utf-8", errors="replace")
+
+    def _apply_dockerignore(self, dockerfile_path: str) -> None:
+        data = self._read_file(".dockerignore", 1 << 20)
+        if not data:
+            return
+        try:
+            self.ignore = dockerignore.Matcher(dockerignore.read_patterns(
+                data.decode("utf-8", errors="replace")))
+        except ValueError as exc:
+            raise BuildError(f".dockerignore: {exc}") from None
+        # what a client should not have sent goes: walk and remove the excluded
+        remove_excluded(self.root, self.ignore)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def remove_excluded(root: str, matcher: dockerignore.Matcher) -> None:
+    """Remove what ``matcher`` excludes below ``root`` (never following symlinks)."""
+    top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _prune(top, "", matcher)
+    finally:
+        os.close(top)
+
+
+def _prune(dir_fd: int, prefix: str, matcher: dockerignore.Matcher) -> None:
+    from longboat.image.layer_paths import rmtree
+
+    for entry in sorted(os.listdir(dir_fd)):
+        path = prefix + entry
+        st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if matcher.excluded(path):
+            if is_dir and matcher.may_have_exceptions_below(path):
+                pass    # descend: something below may be kept
+            elif is_dir:
+                rmtree(dir_fd, entry)
+                continue
+            else:
+                os.unlink(entry, dir_fd=dir_fd)
+                continue
+        if is_dir:
+            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=dir_fd)
+            try:
+                _prune(fd, path + "/", matcher)
+            finally:
+                os.close(fd)
+
+
+def open_context_root(path: str) -> int:
+    """An O_PATH descriptor of a context (or image) root, for RESOLVE_IN_ROOT lookups."""
+    try:
+        return fs.open_root(path)
+    except OSError as exc:
+        raise SystemFault(f"opening {path}: {exc.strerror}") from exc
+
+
+__all__ = ["BuildContext", "extract_tar", "libc", "open_context_root", "remove_excluded"]

@@ -1,0 +1,179 @@
+"""RUN: the step's command in a build container, made and run by the engine's own
+container machinery (create, attach, start, wait), its output streamed to the build,
+its writable layer turned into the step's layer.
+
+The runtime creates empty mount points in the container's writable layer (``/etc/hosts``,
+``/etc/resolv.conf``, ``/dev``...); Docker keeps those in an "init" layer that never
+reaches an image. :func:`prune_mount_points` removes them (and directories copied up
+only to hold them) before the layer is made, so a RUN's layer holds what the command
+did and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+import socket
+import stat
+import struct
+
+from longboat.build.errors import BuildError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from longboat.engine.engine import Engine
+
+
+class RunResult:
+    def __init__(self, container_id: str, exit_code: int) -> None:
+        self.container_id = container_id
+        self.exit_code = exit_code
+
+
+async def run_container(engine: Engine, body: dict[str, Any],
+                        output: Callable[[str], None],
+                        created: Callable[[str], None] | None = None) -> RunResult:
+    """Create and run a build container; its output goes to ``output`` as it comes.
+    The container is left (exited) for the caller to commit and remove; should
+    anything fail before it exits, it is removed here."""
+    from longboat.engine.attach import Attachment
+
+    containers = engine.containers
+    loop = asyncio.get_running_loop()
+    cid, _ = await loop.run_in_executor(None, containers.create, body, None)
+    if created is not None:
+        created(cid)
+    ours, theirs = socket.socketpair()
+    writer = None
+    try:
+        t_reader, t_writer = await asyncio.open_unix_connection(sock=theirs)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        engine.attachments.wait_for_start(cid, Attachment(t_reader, t_writer, False, True,
+                                                          True))
+        exited = asyncio.ensure_future(containers.wait(cid, "next-exit"))
+        try:
+            await containers.start(cid)
+        except BaseException:
+            exited.cancel()
+            engine.attachments.pending.pop(cid, None)
+            t_writer.close()
+            raise
+        await _relay(reader, output)
+        code = await exited
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await containers.remove(cid, force=True)
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+        else:
+            ours.close()
+    return RunResult(cid, code)
+
+
+async def _relay(reader: asyncio.StreamReader, output: Callable[[str], None]) -> None:
+    """Docker's 8-byte frames (no TTY) to text; partial UTF-8 kept until complete."""
+    pending = b""
+    while True:
+        try:
+            header = await reader.readexactly(8)
+        except asyncio.IncompleteReadError:
+            break
+        size = struct.unpack(">I", header[4:8])[0]
+        try:
+            data = await reader.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            data = exc.partial
+        pending += data
+        text = pending.decode("utf-8", errors="ignore")
+        keep = len(pending) - len(text.encode())
+        pending = pending[len(pending) - keep:] if keep > 0 else b""
+        if text:
+            output(text)
+    if pending:
+        output(pending.decode("utf-8", errors="replace"))
+
+
+def prune_mount_points(upper: str, lowers: list[str], mount_points: set[str]) -> None:
+    """Remove from ``upper`` the empty mount points the runtime made, and then the
+    directories that only held them (copied up, unchanged otherwise)."""
+    from longboat.image.layer_paths import rmtree
+    from longboat.linux import fs
+
+    def lower_stat(path: str) -> os.stat_result | None:
+        for lower in lowers:
+            try:
+                root = fs.open_root(lower)
+            except OSError:
+                continue
+            try:
+                fd = fs.open_nofollow_in_root(root, path)
+            except (OSError, ValueError):
+                continue
+            finally:
+                os.close(root)
+            try:
+                return os.fstat(fd)
+            finally:
+                os.close(fd)
+        return None
+
+    top = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        parents: set[str] = set()
+        for point in sorted(mount_points, key=len, reverse=True):
+            path = point.strip("/")
+            if not path or lower_stat(path) is not None:
+                continue
+            parent, _, name = path.rpartition("/")
+            try:
+                pfd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, dir_fd=top)
+            except OSError:
+                continue
+            try:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    rmtree(pfd, name)
+                elif st.st_size == 0:
+                    os.unlink(name, dir_fd=pfd)
+                else:
+                    continue
+            except FileNotFoundError:
+                continue
+            finally:
+                os.close(pfd)
+            while parent:
+                parents.add(parent)
+                parent = posixpath.dirname(parent)
+        for parent in sorted(parents, key=len, reverse=True):
+            try:
+                st = os.stat(parent, dir_fd=top, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(st.st_mode) or os.listdir(
+                    os.path.join(upper, parent)):
+                continue
+            below = lower_stat(parent)
+            if below is None or (below.st_mode, below.st_uid, below.st_gid) != \
+                    (st.st_mode, st.st_uid, st.st_gid):
+                continue    # made or changed by the command: it stays
+            try:
+                opaque = os.getxattr(os.path.join(upper, parent), "trusted.overlay.opaque",
+                                     follow_symlinks=False)
+            except OSError:
+                opaque = b""
+            if opaque == b"y":
+                continue
+            os.rmdir(parent, dir_fd=top)
+    finally:
+        os.close(top)
+
+
+def exit_error(command: list[str], code: int) -> BuildError:
+    return BuildError(f"The command '{' '.join(command)}' returned a non-zero code: {code}")
