@@ -177,6 +177,12 @@ def _add_image_commands(sub: Any, *, group: bool) -> None:
     p.add_argument("--platform")
     p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
 
+    p = _cmd(sub, "build", "longboat.cli.build:build", "Build an image from a Dockerfile")
+    if not isinstance(p, _Sink):
+        from longboat.cli.build import add_arguments
+
+        add_arguments(p)
+
     p = _cmd(sub, "push", H + "push", "Upload an image to a registry")
     p.add_argument("-a", "--all-tags", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
