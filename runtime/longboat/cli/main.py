@@ -323,6 +323,22 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     p.add_argument("-f", "--format")
     _cmd(system_sub, "dial-stdio", "longboat.cli.system:dial_stdio",
          "Proxy the stdio stream to the daemon connection (for ssh:// clients)")
+    p = _cmd(system_sub, "service", "longboat.cli.system:service",
+             "Run longboatd supervised (restarted if it dies) without systemd")
+    p.add_argument("action", choices=["start", "stop", "status", "restart"])
+    p.add_argument("--config-file", help="longboatd's --config-file")
+    p.add_argument("--pidfile", default="/run/longboat/supervise.pid",
+                   help="the supervisor's pid file (default: %(default)s)")
+    p.add_argument("--log-file", default="/var/log/longboat/longboatd.log",
+                   help="longboatd's output (default: %(default)s)")
+    p.add_argument("daemon_args", nargs=argparse.REMAINDER, metavar="-- LONGBOATD-FLAGS")
+
+    lab = _cmd(sub, "lab", "", "Several hosts on this machine, for multi-host work")
+    lab.set_defaults(usage_of=lab)
+    from longboat.lab.cli import add_commands as add_lab_commands
+
+    add_lab_commands(lab.add_subparsers(dest="subcommand", metavar="COMMAND",
+                                        parser_class=Parser))
     if isinstance(sub, _Only) and not sub.found:
         return None       # not a command: the whole parser says so, with the choices
     return parser

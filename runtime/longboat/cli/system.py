@@ -355,3 +355,54 @@ def dial_stdio(ctx: Context) -> int:
                 view = view[os.write(1, view):]
     sys.stdout.flush()
     return 0
+
+
+# -- system service (longboatd under Longboat's own supervision) ---------------------------
+def _daemon_args(ctx: Context) -> list[str]:
+    extra = list(ctx.args.daemon_args or [])
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    if ctx.args.config_file:
+        extra = ["--config-file", ctx.args.config_file, *extra]
+    return extra
+
+
+def service(ctx: Context) -> int:
+    """``system service start|stop|status|restart``: docs/lab.md."""
+    from longboat.engine import supervise
+    from longboat.errors import LongboatError
+
+    a = ctx.args
+    try:
+        if a.action == "status":
+            return _service_status(ctx, supervise.status(a.pidfile))
+        if a.action in ("stop", "restart"):
+            recorded = supervise.status(a.pidfile)
+            pid = supervise.stop(a.pidfile)
+            if a.action == "stop":
+                ctx.out.write("longboatd stopped\n" if pid else "longboatd was not running\n")
+                return 0
+            args = _daemon_args(ctx)
+            if not args and recorded:
+                args = supervise.recorded_args(recorded)     # the same flags again
+        else:
+            args = _daemon_args(ctx)
+        pid, started = supervise.start(args, pidfile=a.pidfile, log_file=a.log_file)
+    except LongboatError as exc:
+        raise CommandError(f"longboat system service {a.action}: {exc.message}") from None
+    if started:
+        ctx.out.write(f"longboatd started (supervisor pid {pid}, log {a.log_file})\n")
+    else:
+        ctx.out.write(f"longboatd is already running (supervisor pid {pid})\n")
+    return 0
+
+
+def _service_status(ctx: Context, state: dict[str, Any] | None) -> int:
+    if state is None:
+        ctx.out.write("longboatd is not running\n")
+        return 3          # LSB: program is not running
+    ctx.out.write(f"longboatd is running: supervisor pid {state['Pid']}, longboatd pid "
+                  f"{state.get('DaemonPid', '?')}, restarts {state.get('Restarts', 0)}\n"
+                  f"command: {' '.join(str(c) for c in state.get('Command') or [])}\n"
+                  f"log: {state.get('LogFile', '')}\n")
+    return 0

@@ -22,6 +22,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "tlsverify": ("tlsverify", bool), "tlscacert": ("tlscacert", str),
     "tlscert": ("tlscert", str), "tlskey": ("tlskey", str),
     "insecure-registries": ("insecure_registries", list), "group": ("group", str),
+    "cgroup-parent": ("cgroup_parent", str),
 }
 
 
@@ -40,6 +41,8 @@ class Settings:
         self.tlskey: str | None = None
         self.insecure_registries: list[str] = []
         self.group = "longboat"
+        # the cgroup containers go below (/<parent>/<id>) unless their HostConfig names one
+        self.cgroup_parent = "/longboat"
 
     def load_file(self, path: str, *, required: bool) -> None:
         try:

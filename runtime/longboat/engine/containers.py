@@ -357,6 +357,7 @@ class Containers:
             resolv_conf=os.path.join(container.dir, "resolv.conf"),
             hosts_file=os.path.join(container.dir, "hosts"),
             hostname_file=os.path.join(container.dir, "hostname"),
+            cgroup_parent=self.engine.settings.cgroup_parent,
             data_root=self.engine.settings.data_root)
         spec["root"]["path"] = "rootfs"
         with open(os.path.join(container.bundle, "config.json"), "w") as f:

@@ -47,6 +47,8 @@ def parse_args(argv: list[str]) -> tuple[Settings, str]:
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error", "fatal"])
     p.add_argument("--pidfile")
     p.add_argument("--group", help="group owning the unix socket (default: longboat)")
+    p.add_argument("--cgroup-parent", help="cgroup containers are created below "
+                                           "(default: /longboat)")
     p.add_argument("--insecure-registry", action="append", dest="insecure_registries",
                    metavar="HOST[:PORT]")
     p.add_argument("--version", action="version", version=f"longboatd {__version__}")
@@ -54,7 +56,8 @@ def parse_args(argv: list[str]) -> tuple[Settings, str]:
     settings = Settings()
     settings.load_file(args.config_file, required=args.config_file != DEFAULT_CONFIG_FILE)
     for name in ("data_root", "exec_root", "hosts", "tlscacert", "tlscert", "tlskey",
-                 "default_runtime", "log_level", "pidfile", "group", "insecure_registries"):
+                 "default_runtime", "log_level", "pidfile", "group", "insecure_registries",
+                 "cgroup_parent"):
         value = getattr(args, name)
         if value:
             setattr(settings, name, value)

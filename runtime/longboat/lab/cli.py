@@ -1,0 +1,137 @@
+"""The ``longboat lab`` commands (wired in longboat.cli.main)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from longboat.cli.main import CommandError, Context, UsageError
+from longboat.errors import LongboatError
+from longboat.lab import plan, record
+from longboat.lab.progress import Progress
+
+
+def _progress(ctx: Context) -> Progress:
+    return Progress(ctx.out, quiet=bool(getattr(ctx.args, "quiet", False)))
+
+
+def _lab(ctx: Context) -> record.Record:
+    try:
+        return record.load(ctx.args.name)
+    except LongboatError as exc:
+        raise CommandError(exc.message) from None
+
+
+def up(ctx: Context) -> int:
+    from longboat.lab.up import up as make
+
+    a = ctx.args
+    try:
+        rec = make(a.name, a.nodes, a.subnet, _progress(ctx))
+    except LongboatError as exc:
+        raise CommandError(f"lab up: {exc.message}\n(what was made stays recorded: "
+                           f"'longboat lab down --name {a.name}' removes it)") from None
+    lab = rec.lab
+    if not a.quiet:
+        ctx.out.write(f"lab {lab.name} is up: {lab.count} nodes on {lab.subnet}\n"
+                      f"  inventory:  {lab.inventory_file}\n"
+                      f"  ssh config: {lab.ssh_config_file}\n")
+    return 0
+
+
+def down(ctx: Context) -> int:
+    from longboat.lab.down import down as remove
+
+    try:
+        remove(ctx.args.name, _progress(ctx), purge=ctx.args.purge)
+    except LongboatError as exc:
+        raise CommandError(f"lab down: {exc.message}") from None
+    return 0
+
+
+def ls(ctx: Context) -> int:
+    from longboat.cli.output import tabwrite
+    from longboat.lab.status import rows
+
+    found = rows()
+    if ctx.args.quiet:
+        ctx.out.write("".join(r["Name"] + "\n" for r in found))
+        return 0
+    lines = ["NAME\tNODES\tSUBNET\tBRIDGE\tSTATUS\tINVENTORY"]
+    lines += ["\t".join(r[k] for k in ("Name", "Nodes", "Subnet", "Bridge", "Status",
+                                       "Inventory")) for r in found]
+    ctx.out.write(tabwrite("\n".join(lines) + "\n", 0, 1, 3))
+    return 0
+
+
+def _node(ctx: Context) -> plan.Node:
+    try:
+        return _lab(ctx).lab.node(ctx.args.node)
+    except LongboatError as exc:
+        raise CommandError(exc.message) from None
+
+
+def ssh(ctx: Context) -> int:
+    node = _node(ctx)
+    lab = _lab(ctx).lab
+    command = list(ctx.args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    sys.stdout.flush()
+    os.execvp("ssh", ["ssh", "-F", lab.ssh_config_file, node.name, *command])
+
+
+def exec_(ctx: Context) -> int:
+    from longboat.lab.enter import exec_in
+
+    node = _node(ctx)
+    command = list(ctx.args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        command = [os.environ.get("SHELL") or "/bin/sh"]
+    sys.stdout.flush()
+    try:
+        exec_in(node, command)
+    except FileNotFoundError:
+        raise CommandError(f"{command[0]}: command not found on {node.name}") from None
+    except LongboatError as exc:
+        raise CommandError(exc.message) from None
+    raise UsageError("unreachable")
+
+
+def add_commands(sub: object) -> None:
+    """The ``lab`` group's parsers (``sub`` is the group's subparsers)."""
+    import argparse
+
+    from longboat.cli.main import _cmd
+
+    H = "longboat.lab.cli:"
+
+    def name(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--name", default=plan.DEFAULT_NAME,
+                       help="the lab's name (default: %(default)s)")
+
+    p = _cmd(sub, "up", H + "up", "Make a lab: N hosts on this machine, each with its "
+                                  "own engine and sshd")
+    name(p)
+    p.add_argument("--nodes", type=int, default=3, help="how many (default: %(default)s)")
+    p.add_argument("--subnet", help="IPv4 CIDR of the lab bridge (default: 10.250.0.0/24 "
+                                    "for lab 'lab', else a free 10.250.N.0/24)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p = _cmd(sub, "down", H + "down", "Remove a lab and everything it made")
+    name(p)
+    p.add_argument("--purge", action="store_true",
+                   help="also remove its data: keys, inventory, the nodes' directories")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p = _cmd(sub, "ls", H + "ls", "List labs", ("list",))
+    p.add_argument("-q", "--quiet", action="store_true", help="only names")
+    p = _cmd(sub, "ssh", H + "ssh", "ssh to a node as root (with the lab's key)")
+    name(p)
+    p.add_argument("node", metavar="NODE", help="<lab>-<n>, or n")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p = _cmd(sub, "exec", H + "exec_", "Run a command on a node (its namespaces and "
+                                       "cgroup; default: a shell)")
+    name(p)
+    p.add_argument("node", metavar="NODE", help="<lab>-<n>, or n")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
