@@ -79,6 +79,7 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     add("--ulimit", **many, help="ulimit options")
     add("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
     add("-v", "--volume", **many, help="bind mount a volume")
+    add("--volumes-from", **many, help="mount volumes from the specified container(s)")
     add("-w", "--workdir", help="working directory inside the container")
     add("image", metavar="IMAGE")
     add("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")

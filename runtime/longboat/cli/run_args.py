@@ -258,7 +258,8 @@ _MOUNT_TRUE = ("", "1", "true")
 
 def mount(text: str) -> dict[str, Any]:
     """``--mount type=bind,source=/a,target=/b,readonly`` (also ``type=tmpfs`` with
-    ``tmpfs-size``/``tmpfs-mode``, ``type=volume``) -> a HostConfig.Mounts entry."""
+    ``tmpfs-size``/``tmpfs-mode``, ``type=volume`` with ``volume-opt``,
+    ``volume-nocopy``, ``volume-label``) -> a HostConfig.Mounts entry."""
     import csv
 
     try:
@@ -298,7 +299,11 @@ def mount(text: str) -> dict[str, Any]:
         elif key == "volume-nocopy":
             volume_options["NoCopy"] = value.lower() in _MOUNT_TRUE
         elif key == "volume-driver":
-            volume_options["DriverConfig"] = {"Name": value}
+            volume_options.setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-opt":
+            opt_key, _, opt_value = value.partition("=")
+            driver = volume_options.setdefault("DriverConfig", {})
+            driver.setdefault("Options", {})[opt_key] = opt_value
         elif key == "volume-label":
             label_key, _, label_value = value.partition("=")
             volume_options.setdefault("Labels", {})[label_key] = label_value
@@ -410,6 +415,7 @@ def container_config(a: argparse.Namespace, *, detach: bool,
         "SecurityOpt": security_opts(a.security_opt) or None,
         "Tmpfs": dict(tmpfs(t) for t in a.tmpfs) or None,
         "Mounts": [mount(m) for m in a.mount] or None,
+        "VolumesFrom": list(a.volumes_from) or None,
         "Devices": [device(d) for d in a.device],
         "Ulimits": [ulimit(u) for u in a.ulimit] or None,
         "Sysctls": dict(sysctl(s) for s in a.sysctl) or None,
