@@ -703,14 +703,9 @@ PS_TABLE = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status
 
 
 def _ports(ports: list[dict[str, Any]]) -> str:
-    out = []
-    for port in ports:
-        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
-        if port.get("PublicPort"):
-            out.append(f"{port.get('IP', '0.0.0.0')}:{port['PublicPort']}->{private}")
-        else:
-            out.append(private)
-    return ", ".join(out)
+    from longboat.cli.networks import displayable_ports
+
+    return displayable_ports(ports)
 
 
 def container_rows(containers: list[dict[str, Any]], *, trunc: bool) -> list[Row]:

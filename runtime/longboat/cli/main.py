@@ -189,6 +189,81 @@ def _add_image_commands(sub: Any, *, group: bool) -> None:
     p.add_argument("name", metavar="NAME[:TAG]")
 
 
+def _add_port_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+
+
+def _add_network_commands(sub: Any) -> None:
+    """``network create|ls|inspect|connect|disconnect|prune|rm``."""
+    H = "longboat.cli.networks:"
+    many: dict[str, Any] = {"action": "append", "default": []}
+    p = _cmd(sub, "create", H + "create", "Create a network")
+    p.add_argument("--attachable", action="store_true",
+                   help="enable manual container attachment")
+    p.add_argument("--aux-address", **many,
+                   help="auxiliary IPv4 or IPv6 addresses used by network driver")
+    p.add_argument("--config-from", help="the network from which to copy the configuration")
+    p.add_argument("--config-only", action="store_true",
+                   help="create a configuration only network")
+    p.add_argument("-d", "--driver", default="bridge",
+                   help="driver to manage the network (default \"bridge\")")
+    p.add_argument("--gateway", **many, help="IPv4 or IPv6 gateway for the master subnet")
+    p.add_argument("--ingress", action="store_true",
+                   help="create swarm routing-mesh network")
+    p.add_argument("--internal", action="store_true",
+                   help="restrict external access to the network")
+    p.add_argument("--ip-range", **many, help="allocate container ip from a sub-range")
+    p.add_argument("--ipam-driver", default="default", help="IP address management driver")
+    p.add_argument("--ipam-opt", **many, help="set IPAM driver specific options")
+    p.add_argument("--ipv6", action="store_true", help="enable IPv6 networking")
+    p.add_argument("--label", **many, help="set metadata on a network")
+    p.add_argument("-o", "--opt", **many, help="set driver specific options")
+    p.add_argument("--scope", help="control the network's scope")
+    p.add_argument("--subnet", **many,
+                   help="subnet in CIDR format that represents a network segment")
+    p.add_argument("name", metavar="NETWORK")
+
+    p = _cmd(sub, "ls", H + "ls", "List networks", ("list",))
+    p.add_argument("-f", "--filter", **many,
+                   help="provide filter values (e.g. 'driver=bridge')")
+    _format(p)
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate the output")
+    p.add_argument("-q", "--quiet", action="store_true", help="only display network IDs")
+
+    p = _cmd(sub, "inspect", H + "inspect", "Display detailed information on one or more "
+                                             "networks")
+    p.add_argument("-f", "--format", help="format the output using the given Go template")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="verbose output for diagnostics")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+
+    p = _cmd(sub, "connect", H + "connect", "Connect a container to a network")
+    p.add_argument("--alias", **many, help="add network-scoped alias for the container")
+    p.add_argument("--driver-opt", **many, help="driver options for the network")
+    p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--ip6", help="IPv6 address (e.g., 2001:db8::33)")
+    p.add_argument("--link", **many, help="add link to another container")
+    p.add_argument("--link-local-ip", **many, help="add a link-local address for the "
+                                                   "container")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = _cmd(sub, "disconnect", H + "disconnect", "Disconnect a container from a network")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="force the container to disconnect from a network")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = _cmd(sub, "prune", H + "prune", "Remove all unused networks")
+    p.add_argument("--filter", **many, help="provide filter values (e.g. 'until=<timestamp>')")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="do not prompt for confirmation")
+
+    p = _cmd(sub, "rm", H + "rm", "Remove one or more networks", ("remove",))
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+
+
 class _Sink:
     """Stands in for the parsers of the commands not asked for: building argparse
     parsers for docker's ~50 commands costs more than a container start."""
@@ -284,6 +359,18 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     container_sub = container.add_subparsers(dest="subcommand", metavar="COMMAND",
                                              parser_class=Parser)
     add_container_commands(container_sub, group=True)
+
+    container_port = _cmd(container_sub, "port", "longboat.cli.networks:port",
+                          "List port mappings or a specific mapping for the container")
+    _add_port_arguments(container_port)
+    _add_port_arguments(_cmd(sub, "port", "longboat.cli.networks:port",
+                             "List port mappings or a specific mapping for the container"))
+
+    network = _cmd(sub, "network", "", "Manage networks")
+    network.set_defaults(usage_of=network)
+    network_sub = network.add_subparsers(dest="subcommand", metavar="COMMAND",
+                                         parser_class=Parser)
+    _add_network_commands(network_sub)
 
     image = _cmd(sub, "image", "", "Manage images")
     image.set_defaults(usage_of=image)

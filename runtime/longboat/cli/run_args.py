@@ -398,9 +398,22 @@ def container_config(a: argparse.Namespace, *, detach: bool,
             raise ArgumentError(f"invalid key-value pair format in driver options: {item}")
         log_options[key] = value
 
+    from longboat.cli import network_args as net
+
+    network_mode, endpoints = net.networking(a)
+    exposed, port_bindings = net.port_specs(a.publish)
+    exposed.update({k: v for k, v in net.exposed_ports(a.expose).items()
+                    if k not in exposed})
     host_config: dict[str, Any] = {
         "Binds": binds or None,
-        "NetworkMode": a.network or "default",
+        "NetworkMode": network_mode,
+        "PortBindings": port_bindings,
+        "PublishAllPorts": a.publish_all,
+        "Dns": [net.ip_address(d, "--dns") for d in a.dns],
+        "DnsOptions": list(a.dns_option),
+        "DnsSearch": [net.dns_search(d) for d in a.dns_search],
+        "ExtraHosts": [net.extra_host(h) for h in a.add_host] or None,
+        "Links": [net.link(item) for item in a.link] or None,
         "RestartPolicy": restart,
         "AutoRemove": a.rm,
         "LogConfig": {"Type": a.log_driver or "", "Config": log_options},
@@ -453,8 +466,12 @@ def container_config(a: argparse.Namespace, *, detach: bool,
         "OnBuild": None,
         "Labels": labels_map(labels),
         "HostConfig": host_config,
-        "NetworkingConfig": {"EndpointsConfig": {}},
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
     }
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if a.mac_address:
+        config["MacAddress"] = net.mac_address(a.mac_address)
     if a.stop_signal:
         config["StopSignal"] = a.stop_signal
     if a.stop_timeout is not None:

@@ -17,6 +17,7 @@ import sys
 from longboat import __version__
 from longboat.api import build as build_api
 from longboat.api import container_files, container_stats, containers, images, system
+from longboat.api import networks as network_api
 from longboat.api import volumes as volume_api
 from longboat.api.http import serve_connection
 from longboat.api.router import Router
@@ -136,6 +137,7 @@ async def run(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
+    network_api.register(router, engine)
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
