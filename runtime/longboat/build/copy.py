@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_READ_FOLLOW = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC   # within the root, by openat2
 _WILDCARD = re.compile(r"(?<!\\)[*?\[]")
 
 
@@ -205,7 +206,7 @@ def _hash_entry(digest: hashlib._Hash, root_fd: int, path: str, rel: str, *,
     digest.update(f"{rel}\0{stat.S_IFMT(mode)}\0{mode & 0o7777:o}\0{st.st_uid}\0"
                   f"{st.st_gid}\0{size}\0{link}\n".encode())
     if stat.S_ISREG(mode):
-        fd = fs.open_in_root(root_fd, path, _READ) if follow else \
+        fd = fs.open_in_root(root_fd, path, _READ_FOLLOW) if follow else \
             fs.open_nofollow_in_root(root_fd, path, _READ)
         try:
             while chunk := os.read(fd, 1 << 20):
@@ -339,7 +340,7 @@ class Writer:
             raise BuildError(f"cannot copy {source.path} to {plan.dest}")
         parent_fd = self._makedirs(parent)
         try:
-            src = fs.open_in_root(source.root_fd, source.path, _READ)
+            src = fs.open_in_root(source.root_fd, source.path, _READ_FOLLOW)
             try:
                 self._file_from_fd(src, os.fstat(src), parent_fd, name)
             finally:
