@@ -471,7 +471,7 @@ def test_port_command(server: Server) -> None:
     assert ours(server, "container", "port", "web", "53/udp").stdout == "127.0.0.1:5353\n"
     missing = ours(server, "port", "web", "9000")
     assert (missing.returncode, missing.stderr) == (
-        1, "Error: No public port '9000/tcp' published for web\n")
+        1, "Error: No public port '9000' published for web\n")
 
 
 @needs_docker

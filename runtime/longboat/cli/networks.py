@@ -344,7 +344,8 @@ def port(ctx: Context) -> int:
             for frontend in frontends:
                 ctx.out.write(f"{_host_port(frontend)}\n")
             return 0
-        raise CommandError(f"Error: No public port '{key}' published for {a.container}")
+        raise CommandError(f"Error: No public port '{a.private_port}' published for "
+                           f"{a.container}")
 
     def order(key: str) -> tuple[int, str]:
         number, _, proto = key.partition("/")
