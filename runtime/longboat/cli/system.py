@@ -358,10 +358,33 @@ def dial_stdio(ctx: Context) -> int:
 
 
 # -- system service (longboatd under Longboat's own supervision) ---------------------------
+def _service_options(ctx: Context) -> None:
+    """The service's own options may also follow the action (argparse hands everything
+    after it over as one remainder, dropping a first ``--``): take them out of it; the
+    rest, after ``--`` or from the first word that is not one of them, is longboatd's
+    (longboatd's parser checks it)."""
+    from longboat.cli.main import UsageError
+
+    words = list(ctx.args.daemon_args or [])
+    ctx.args.daemon_args = []
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            ctx.args.daemon_args = words
+            return
+        name, eq, value = word.partition("=")
+        if name not in ("--config-file", "--pidfile", "--log-file"):
+            ctx.args.daemon_args = [word, *words]
+            return
+        if not eq:
+            if not words:
+                raise UsageError(f"longboat system service: {name} needs a value")
+            value = words.pop(0)
+        setattr(ctx.args, name[2:].replace("-", "_"), value)
+
+
 def _daemon_args(ctx: Context) -> list[str]:
     extra = list(ctx.args.daemon_args or [])
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
     if ctx.args.config_file:
         extra = ["--config-file", ctx.args.config_file, *extra]
     return extra
@@ -372,6 +395,7 @@ def service(ctx: Context) -> int:
     from longboat.engine import supervise
     from longboat.errors import LongboatError
 
+    _service_options(ctx)
     a = ctx.args
     try:
         if a.action == "status":

@@ -167,6 +167,12 @@ def _wait_ready(endpoint: str, pid: int, pidfile: str, log_file: str,
     while not _answers(endpoint):
         if running_pid(pidfile) != pid:
             raise SystemFault(f"the supervisor exited; see {log_file}:\n{_tail(log_file)}")
+        if (status(pidfile) or {}).get("Restarts"):
+            # its first run died before it answered: a setting, not bad luck; say so
+            # rather than leave it restarting
+            stop(pidfile)
+            raise SystemFault(f"longboatd exited before it answered on {endpoint}; see "
+                              f"{log_file}:\n{_tail(log_file)}")
         if time.monotonic() > deadline:
             raise SystemFault(f"longboatd does not answer on {endpoint}; see {log_file}:\n"
                               f"{_tail(log_file)}")

@@ -33,7 +33,8 @@ def up(ctx: Context) -> int:
                            f"'longboat lab down --name {a.name}' removes it)") from None
     lab = rec.lab
     if not a.quiet:
-        ctx.out.write(f"lab {lab.name} is up: {lab.count} nodes on {lab.subnet}\n"
+        ctx.out.write(f"lab {lab.name} is up: {lab.count} node{'s' if lab.count > 1 else ''} "
+                      f"on {lab.subnet}\n"
                       f"  inventory:  {lab.inventory_file}\n"
                       f"  ssh config: {lab.ssh_config_file}\n")
     return 0
