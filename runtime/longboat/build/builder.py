@@ -49,6 +49,7 @@ PROXY_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"
                         "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
                         "all_proxy"})
 NOP = "#(nop) "
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
@@ -252,6 +253,8 @@ class Builder:
         state.author = (base.config.get("author") or "") if base else ""
         if base is not None:
             state.config["Image"] = base.id
+        if "PATH" not in cfg.env_map(state.config):   # Docker's setDefaultPath
+            state.config["Env"] = [*(state.config.get("Env") or []), f"PATH={DEFAULT_PATH}"]
         self.out(f" ---> {short(state.image_id)}\n" if base else " ---> \n")
         triggers = list(state.config.get("OnBuild") or [])
         if triggers:
