@@ -50,6 +50,7 @@ def _reserve(name: str, count: int, subnet: str | None) -> record.Record:
                                f"'longboat lab down --name {name}' first")
             existing.data["UpPid"] = os.getpid()
             existing.set_status("creating")
+            namespaces.ensure_private_root()
             return existing
         others = record.all_records()
         chosen = subnet or plan.default_subnet(name, [r.lab.subnet for r in others])
