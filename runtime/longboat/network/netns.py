@@ -11,7 +11,7 @@ propagation: a namespace file created or removed here is seen created or removed
 every mount namespace that copied this one (a container's, before it pivots away), and
 an unmount here is not held back by a copy elsewhere. A directory that is not a mount
 point yet gets a small tmpfs of ours, unmounted again with its last namespace, so
-``remove`` leaves nothing behind. Both run under an flock of the directory.
+``remove`` leaves nothing behind. Both run under an flock of the directory's parent.
 """
 
 from __future__ import annotations
@@ -91,7 +91,11 @@ def _is_nsfs(fd: int) -> bool:
 
 @contextlib.contextmanager
 def _locked(directory: str) -> Iterator[None]:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    # The lock is on the directory's parent: the directory itself may get our tmpfs
+    # mounted over it (or lose it) while we hold the lock, and then a second opener would
+    # lock a different inode.
+    parent = os.path.dirname(directory.rstrip("/")) or "/"
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
