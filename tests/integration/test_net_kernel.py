@@ -231,6 +231,48 @@ def _mac(ifname: str) -> str:
         return str(ipr.link("get", ifname=ifname)[0].get_attr("IFLA_ADDRESS"))
 
 
+def _link_info(ifname: str) -> tuple[int, int | None]:
+    """(MTU, bridge port hairpin mode or None) of a link."""
+    from pyroute2 import IPRoute
+    with IPRoute(groups=0) as ipr:
+        link = ipr.link("get", ifname=ifname)[0]
+        mtu = int(link.get_attr("IFLA_MTU"))
+        for port in ipr.brport("dump"):
+            if port["index"] == link["index"]:
+                return mtu, int(port.get_nested("IFLA_PROTINFO", "IFLA_BRPORT_MODE"))
+        return mtu, None
+
+
+def test_veth_mtu_and_hairpin(lab: Lab) -> None:
+    host, a = lab.ns("host"), lab.ns("a")
+
+    def plumb() -> tuple[int, int | None]:
+        links.ensure_bridge("lbkbr5", ["10.201.5.1/24"], mtu=1400)
+        links.attach_veth("lbkbr5", "lbkv5", a, ifname="eth1", mac="", mtu=1400,
+                          addresses=["10.201.5.2/24"], gateways=[])
+        return _link_info("lbkv5")
+
+    assert netns.run_in(host, plumb) == (1400, 1)
+    assert netns.run_in(a, lambda: _link_info("eth1")) == (1400, None)
+
+
+def test_create_reuses_a_stale_file(tmp_path: os.PathLike[str]) -> None:
+    keeper = os.path.join(str(tmp_path), "ns", "keeper")
+    path = os.path.join(str(tmp_path), "ns", "stale")
+    netns.create(keeper)           # the directory is a mount point from here on
+    try:
+        with open(path, "w"):
+            pass                   # what a crash between create and mount leaves
+        assert not netns.is_namespace(path)
+        netns.create(path)
+        assert netns.is_namespace(path)
+        netns.remove(path)
+        assert not os.path.exists(path)
+    finally:
+        netns.remove(keeper)
+    assert os.listdir(os.path.dirname(path)) == []
+
+
 def test_detach_removes_both_ends_and_is_idempotent(lab: Lab) -> None:
     host, a, _b = _bridge_with_two(lab)
     links.detach(a, "eth0")

@@ -11,7 +11,9 @@ propagation: a namespace file created or removed here is seen created or removed
 every mount namespace that copied this one (a container's, before it pivots away), and
 an unmount here is not held back by a copy elsewhere. A directory that is not a mount
 point yet gets a small tmpfs of ours, unmounted again with its last namespace, so
-``remove`` leaves nothing behind. Both run under an flock of the directory's parent.
+``remove`` leaves nothing behind (files already in such a directory are hidden while the
+tmpfs is there; a namespace directory is meant to hold namespaces only). Both run under
+an flock of the directory's parent.
 """
 
 from __future__ import annotations
