@@ -56,8 +56,12 @@ def lab_processes(prefix: str) -> list[str]:
                 cgroups = f.read()
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
         except OSError:
             continue
+        if stat[stat.rindex(b")") + 2:][:1] == b"Z":
+            continue           # dead, not yet reaped (the leak check's subreaper does it)
         if f"/longboat-lab/{prefix}" in cgroups or f"longboat-lab/{prefix}" in cmd:
             found.append(f"{pid}: {cmd}")
     return found
