@@ -382,7 +382,8 @@ def test_hostile_contexts_are_refused(engine: Longboatd, entries: list[
     assert message in result.stderr
     assert not os.path.exists("/tmp/lbt-pwned")
     assert_nothing_left(engine)
-    assert list((engine.data_root / "tmp").glob("build-*")) == []
+    assert list((engine.data_root / "tmp").glob("longboat-build-*")) == []
+    assert list(Path("/dev/shm").glob("longboat-build-*")) == []
 
 
 def test_symlinks_in_the_context_resolve_inside_it(engine: Longboatd) -> None:

@@ -143,7 +143,8 @@ async def _run(engine: Engine, options: BuildOptions, spool: Any) -> AsyncIterat
     async def work() -> None:
         context = None
         try:
-            context = await loop.run_in_executor(None, BuildContext, engine.tmpdir())
+            size = spool.seek(0, 2)
+            context = await loop.run_in_executor(None, BuildContext, engine.tmpdir(), size)
 
             def receive() -> None:
                 assert context is not None

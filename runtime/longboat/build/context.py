@@ -32,6 +32,17 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 MAX_DOCKERFILE = 4 << 20
+#: contexts up to this size (as sent) are received into SHM (a tmpfs) instead of disk
+MEMORY_CONTEXT = 32 << 20
+SHM = "/dev/shm"
+
+
+def _shm_usable() -> bool:
+    try:
+        st = os.statvfs(SHM)
+    except OSError:
+        return False
+    return os.access(SHM, os.W_OK) and st.f_bavail * st.f_frsize > 4 * MEMORY_CONTEXT
 
 
 def extract_tar(stream: BinaryIO, dest: str, *, what: str, devices: bool,
@@ -110,8 +121,10 @@ class BuildContext:
     """A received context under ``DIR/context`` (DIR private, 0700), removed by
     :meth:`close`. ``dockerfile`` holds the Dockerfile's text."""
 
-    def __init__(self, tmpdir: str) -> None:
-        self.dir = os.path.join(tmpdir, "build-" + uuid.uuid4().hex[:16])
+    def __init__(self, tmpdir: str, size_hint: int | None = None) -> None:
+        if size_hint is not None and size_hint <= MEMORY_CONTEXT and _shm_usable():
+            tmpdir = SHM     # a small context lives in memory: no disk writes to wait on
+        self.dir = os.path.join(tmpdir, "longboat-build-" + uuid.uuid4().hex[:16])
         os.mkdir(self.dir, 0o700)
         self.root = os.path.join(self.dir, "context")
         os.mkdir(self.root, 0o755)

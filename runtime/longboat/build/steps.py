@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import copy as copy_module
+import hashlib
+import json
 import os
 import shutil
 
@@ -256,6 +258,7 @@ class _CopyJob:
         self.stack = contextlib.ExitStack()
         self.plan: copying.CopyPlan | None = None
         self.downloads = ""
+        self.from_source: tuple[Image, list[str]] | None = None
 
     def prepare(self, source_image: Image | str | None, from_flag: str | None) -> str:
         """Resolve the sources; the step's comment (its cache key)."""
@@ -283,8 +286,14 @@ class _CopyJob:
                 raise BuildError(f"{name} --from={from_flag}: that stage has no files "
                                  "(FROM scratch with nothing added)")
             assert not isinstance(source_image, str)
-            root_fd, _ = self.stack.enter_context(mounted(b, source_image, readonly=True))
-            sources = copying.resolve(root_fd, srcs, context=False, instruction=name)
+            # an image's files are fixed by its ID: the key needs no mount (a miss mounts
+            # it in write())
+            self.from_source = (source_image, srcs)
+            self.plan = copying.CopyPlan([], dest_abs, dest_is_dir, copying.Owner(), mode)
+            digest = hashlib.sha256(json.dumps(srcs).encode()).hexdigest()
+            flags = "".join(f" --{f}={node.flags[f]}" for f in ("chown", "chmod")
+                            if node.flags.get(f))
+            return f"{name} from:{source_image.id}:{digest} in {dest}{flags} "
         else:
             from longboat.build.context import open_context_root
 
@@ -331,6 +340,15 @@ class _CopyJob:
 
     def write(self, root_fd: int) -> None:
         assert self.plan is not None
+        if self.from_source is not None:
+            image, srcs = self.from_source
+            name = self.node.keyword.upper()
+            source_fd, _ = self.stack.enter_context(mounted(self.b, image, readonly=True))
+            self.plan.sources = copying.resolve(source_fd, srcs, context=False,
+                                                instruction=name)
+            if len(self.plan.sources) > 1 and not self.plan.dest_is_dir:
+                raise BuildError(f"When using {name} with more than one source file, the "
+                                 "destination must be a directory and end with a /")
         chown = self.node.flags.get("chown")
         if chown:
             self.plan.owner = _owner(self.b.word(self.state, chown), root_fd)
