@@ -109,6 +109,21 @@ def test_import_images_tag_history_inspect_rmi(engine, rootfs_tar):
     assert "imported" not in engine.docker("images").stdout
 
 
+def test_import_applies_changes(engine, rootfs_tar):
+    engine.docker("import", "--change", "VOLUME /data", "--change", "ENV A=1 B=two",
+                  "--change", 'CMD ["/bin/sh"]', "--change", "WORKDIR /srv",
+                  str(rootfs_tar), "changed:1")
+    config = json.loads(engine.docker("inspect", "changed:1").stdout)[0]["Config"]
+    assert config["Volumes"] == {"/data": {}}
+    assert config["Env"] == ["A=1", "B=two"]
+    assert config["Cmd"] == ["/bin/sh"] and config["WorkingDir"] == "/srv"
+    refused = engine.docker("import", "--change", "FROM x", str(rootfs_tar), "bad:1",
+                            check=False)
+    assert refused.returncode != 0 and "not a valid change command" in refused.stderr
+    assert "bad" not in engine.docker("images").stdout
+    engine.docker("rmi", "changed:1")
+
+
 def test_save_then_load_round_trip(engine, rootfs_tar, tmp_path):
     image_id = engine.docker("import", str(rootfs_tar), "roundtrip:1").stdout.strip()
     archive = tmp_path / "saved.tar"

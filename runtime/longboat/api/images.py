@@ -184,12 +184,23 @@ def register(router: Router, engine: Engine) -> None:
         spool = await _spool(request, engine.tmpdir())
         repo = request.arg("repo")
         names = [f"{repo}:{request.arg('tag')}" if request.arg("tag") else repo] if repo else []
+        from longboat.engine.commit import apply_changes
+
+        # docker import --change: Dockerfile instructions applied to an empty config
+        # (a bad instruction is a 400 before any streaming)
+        changed = apply_changes({}, request.query.get("changes") or [])
+        changes = {k: v for k, v in changed.items() if v not in (None, [], {}, "")}
+        for key in changes:
+            if key not in archive.CONFIG_KEYS:
+                raise InvalidArgument(f"{key.lower()} is not a valid change command for "
+                                      "import")
 
         def work(emit: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
             with spool:
                 spool.seek(0)
                 image = archive.import_rootfs(
-                    store, spool, names, message=request.arg("message") or "Imported from -")
+                    store, spool, names, changes,
+                    message=request.arg("message") or "Imported from -")
             return [{"status": image.id}]
 
         return Response(200, headers={"Content-Type": "application/json"},
