@@ -56,7 +56,7 @@ DEFAULT_NET_SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0",
 _UNSUPPORTED = ("BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
                 "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
                 "CpuRealtimeRuntime", "DeviceRequests", "KernelMemory", "KernelMemoryTCP",
-                "VolumesFrom", "Links", "CpuCount", "CpuPercent", "IOMaximumIOps",
+                "VolumesFrom", "CpuCount", "CpuPercent", "IOMaximumIOps",
                 "IOMaximumBandwidth")
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
@@ -325,8 +325,9 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     up. ``hostname`` is the container's hostname (Docker: ``Config.Hostname``, or the
     first 12 characters of the id). ``resolv_conf``, ``hosts_file`` and ``hostname_file``
     are host files to bind-mount at ``/etc/resolv.conf``, ``/etc/hosts`` and
-    ``/etc/hostname``; ``netns_path`` is the network namespace of ``NetworkMode``
-    ``container:<name>``, resolved by the caller. ``init_path`` is the binary mounted as
+    ``/etc/hostname``; ``netns_path`` is the network namespace to join: that of
+    ``NetworkMode`` ``container:<name>``, or the one the engine made for the container's
+    networks, resolved by the caller. ``init_path`` is the binary mounted as
     ``/sbin/docker-init`` for ``HostConfig.Init``. ``data_root`` is the engine's data
     directory: a bind of it or of a directory above it defaults to ``rslave``. ``host``
     defaults to :meth:`HostInfo.detect`.
@@ -369,6 +370,8 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
         if not netns_path:
             raise hc.fail("NetworkMode", f"{network_mode}: the caller must resolve the "
                                          "container's network namespace (netns_path)")
+        namespaces.append({"type": "network", "path": netns_path})
+    elif netns_path:     # a network's namespace, made by the engine
         namespaces.append({"type": "network", "path": netns_path})
     elif network_mode in ("", "default", "bridge", "none"):
         namespaces.append({"type": "network"})

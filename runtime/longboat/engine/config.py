@@ -22,6 +22,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "tlsverify": ("tlsverify", bool), "tlscacert": ("tlscacert", str),
     "tlscert": ("tlscert", str), "tlskey": ("tlskey", str),
     "insecure-registries": ("insecure_registries", list), "group": ("group", str),
+    "bridge": ("bridge", str), "bip": ("bip", str),
     "cgroup-parent": ("cgroup_parent", str),
 }
 
@@ -41,6 +42,8 @@ class Settings:
         self.tlskey: str | None = None
         self.insecure_registries: list[str] = []
         self.group = "longboat"
+        self.bridge = "longboat0"   # the default bridge network's Linux bridge; "none": none
+        self.bip = ""               # its address and prefix (default: the first free pool)
         # the cgroup containers go below (/<parent>/<id>) unless their HostConfig names one
         self.cgroup_parent = "/longboat"
 

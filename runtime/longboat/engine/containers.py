@@ -19,7 +19,7 @@ import secrets
 import shutil
 import time
 
-from longboat.engine import names
+from longboat.engine import names, ports
 from longboat.errors import Conflict, InvalidArgument, NotFound, NotModified
 from longboat.volume import containers as volume_mounts
 from longboat.volume.mountpoints import public as public_mount
@@ -118,11 +118,14 @@ class Container:
         command = " ".join([self.data["Path"], *self.data["Args"]]).strip()
         return {"Id": self.id, "Names": ["/" + self.name], "Image": self.data["ImageName"],
                 "ImageID": self.data["Image"], "Command": command,
-                "Created": int(self.data.get("CreatedUnix", 0)), "Ports": [],
+                "Created": int(self.data.get("CreatedUnix", 0)),
+                "Ports": ports.summary_from_inspect(
+                    self.data["NetworkSettings"].get("Ports") or {}),
                 "Labels": config.get("Labels") or {}, "State": self.state["Status"],
                 "Status": status_text(self.state), "HostConfig": {
                     "NetworkMode": self.host_config.get("NetworkMode") or "default"},
-                "NetworkSettings": {"Networks": {}},
+                "NetworkSettings": {"Networks": dict(
+                    self.data["NetworkSettings"].get("Networks") or {})},
                 "Mounts": list(self.data.get("Mounts") or [])}
 
 
@@ -191,7 +194,7 @@ class Containers:
         host_config = body.pop("HostConfig", None)
         if host_config is None:
             host_config = {}
-        body.pop("NetworkingConfig", None)
+        networking = body.pop("NetworkingConfig", None)
         if not isinstance(host_config, dict):
             raise InvalidArgument("HostConfig must be an object")
         image_name = body.get("Image")
@@ -220,12 +223,10 @@ class Containers:
         if runtime not in ("longboat", "runc", "crun"):
             raise InvalidArgument(f"Unknown runtime specified {runtime}")
         host_config["Runtime"] = runtime
-        network_mode = host_config.get("NetworkMode") or "default"
-        if network_mode not in ("default", "none", "host", "bridge") and \
-                not network_mode.startswith("container:"):
-            raise NotFound(f"network {network_mode} not found")
         cid = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
+        network_settings = self.engine.container_networks.configure(
+            cid, name, body, host_config, networking, image_config)
         entrypoint, command = _process_args(body, image_config)
         warnings: list[str] = []
         config = dict(body)
@@ -254,8 +255,7 @@ class Containers:
                 "ExecIDs": None, "HostConfig": _host_config_defaults(host_config),
                 "Mounts": [public_mount(m) for m in mount_points],
                 "_MountPoints": mount_points, "Config": config,
-                "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {},
-                                    "Networks": {}},
+                "NetworkSettings": network_settings,
             }
             container = Container(data, directory)
             self._write_files(container)
@@ -271,19 +271,9 @@ class Containers:
         return cid, warnings
 
     def _write_files(self, container: Container) -> None:
-        hostname = container.config.get("Hostname") or container.id[:12]
-        with open(os.path.join(container.dir, "hostname"), "w") as f:
-            f.write(hostname + "\n")
-        with open(os.path.join(container.dir, "hosts"), "w") as f:
-            f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-        try:
-            with open("/etc/resolv.conf") as f:
-                lines = [ln for ln in f if not (ln.startswith("nameserver 127.")
-                         and container.host_config.get("NetworkMode") != "host")]
-        except OSError:
-            lines = []
-        with open(os.path.join(container.dir, "resolv.conf"), "w") as f:
-            f.writelines(lines)
+        """hostname, hosts and resolv.conf (written again at start and at network
+        changes)."""
+        self.engine.container_networks.write_etc(container)
 
     # -- start --------------------------------------------------------------------------
     async def start(self, ref: str, *, manual: bool = True) -> None:
@@ -310,6 +300,7 @@ class Containers:
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._prepare_bundle,
                                                              container)
+            self.engine.container_networks.start_dns(container)
             log: dict[str, Any] = {"path": container.log_path}
             options = (container.host_config.get("LogConfig") or {}).get("Config") or {}
             if options.get("max-size"):
@@ -335,6 +326,7 @@ class Containers:
             except Exception:
                 pass   # nothing was created
             self._unmount(container)
+            await self._network_down(container)
             _resolve(self.exit_waiters.pop(container.id, []), 128)
             if container.host_config.get("AutoRemove"):
                 # --rm: a container that could not start goes too (its client waits on
@@ -349,6 +341,8 @@ class Containers:
         os.makedirs(container.rootfs, exist_ok=True)
         if not os.path.ismount(container.rootfs):
             self.engine.snapshots.mounts(container.id).mount(container.rootfs)
+        networks = self.engine.container_networks
+        networks.setup(container, image.config.get("config") or {})
         spec = oci_config(
             container.id, container.config,
             volume_mounts.host_config_for_start(self.engine, container),
@@ -357,11 +351,18 @@ class Containers:
             resolv_conf=os.path.join(container.dir, "resolv.conf"),
             hosts_file=os.path.join(container.dir, "hosts"),
             hostname_file=os.path.join(container.dir, "hostname"),
+            netns_path=networks.netns_for_bundle(container),
             cgroup_parent=self.engine.settings.cgroup_parent,
             data_root=self.engine.settings.data_root)
         spec["root"]["path"] = "rootfs"
         with open(os.path.join(container.bundle, "config.json"), "w") as f:
             json.dump(spec, f)
+
+    async def _network_down(self, container: Container) -> None:
+        """Its DNS listener, endpoints, addresses, rules and namespace file go."""
+        networks = self.engine.container_networks
+        networks.stop_dns(container.id)
+        await asyncio.get_running_loop().run_in_executor(None, networks.teardown, container)
 
     def _unmount(self, container: Container) -> None:
         from longboat.image.snapshot import Mount
@@ -388,6 +389,7 @@ class Containers:
         except Exception:
             pass
         self._unmount(container)
+        await self._network_down(container)
         _resolve(self.exit_waiters.pop(container.id, []), int(event["exit_code"]))
         self.engine.events.publish("container", "die", container,
                                    {"exitCode": str(event["exit_code"])})
@@ -456,6 +458,7 @@ class Containers:
             reply = await self.engine.monitor.call("state", id=container.id)
             process = reply.get("process")
             if process and process.get("running"):
+                self.engine.container_networks.start_dns(container)   # live restore
                 continue
             # the monitor's record, or none (the host rebooted): exited, code unknown
             await self.on_exit({"container": container.id, "key": container.id,
@@ -536,6 +539,7 @@ class Containers:
         except Exception:
             pass
         self._unmount(container)
+        await self._network_down(container)
         volume_mounts.removed(self.engine, container, remove_anonymous=volumes)
         if container.id in self.engine.snapshots.keys():  # noqa: SIM118 (a method)
             self.engine.snapshots.remove(container.id)

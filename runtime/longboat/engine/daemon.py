@@ -52,13 +52,17 @@ def parse_args(argv: list[str]) -> tuple[Settings, str]:
                                            "(default: /longboat)")
     p.add_argument("--insecure-registry", action="append", dest="insecure_registries",
                    metavar="HOST[:PORT]")
+    p.add_argument("-b", "--bridge", help="the default bridge network's Linux bridge "
+                                          "(default longboat0); none: no default bridge")
+    p.add_argument("--bip", metavar="CIDR", help="the default bridge's address and prefix, "
+                                                 "e.g. 172.17.0.1/16")
     p.add_argument("--version", action="version", version=f"longboatd {__version__}")
     args = p.parse_args(argv)
     settings = Settings()
     settings.load_file(args.config_file, required=args.config_file != DEFAULT_CONFIG_FILE)
     for name in ("data_root", "exec_root", "hosts", "tlscacert", "tlscert", "tlskey",
                  "default_runtime", "log_level", "pidfile", "group", "insecure_registries",
-                 "cgroup_parent"):
+                 "cgroup_parent", "bridge", "bip"):
         value = getattr(args, name)
         if value:
             setattr(settings, name, value)
@@ -133,16 +137,17 @@ async def run(settings: Settings) -> None:
     container_files.register(router, engine)
     container_stats.register(router, engine)
     build_api.register(router, engine)
+    network_api.register(router, engine)
     servers = await listen(settings, router)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-    network_api.register(router, engine)
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
     for server in servers:
         server.close()
+    await engine.stop()
     for host in settings.sockets:
         if host.startswith("unix://"):
             try:

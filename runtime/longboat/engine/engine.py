@@ -35,6 +35,12 @@ class Engine:
         self.execs = Execs()
         self.id = self._engine_id()
         from longboat.engine.containers import Containers
+        from longboat.engine.endpoints import ContainerNetworks
+        from longboat.engine.networks import Networks
+
+        self.networks = Networks(self)
+        self.container_networks = ContainerNetworks(self)
+
         from longboat.volume import containers as volume_mounts
         from longboat.volume.store import VolumeStore
 
@@ -48,8 +54,20 @@ class Engine:
         containers that ran when we stopped (subscribing first, so no exit is missed)."""
         import asyncio
 
+        await self.networks.start()
         self._events_task = asyncio.create_task(self._follow_exits(await self._subscribe()))
         await self.containers.restart_on_boot()
+
+    async def stop(self) -> None:
+        """A clean stop (SIGTERM): running containers keep their networking (live
+        restore); with none running, our bridges and firewall table go too."""
+        import asyncio
+        import functools
+
+        self.container_networks.close()
+        running = any(c.running for c in self.containers.by_id.values())
+        await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+            self.networks.shutdown, anything_running=running))
 
     async def _subscribe(self) -> tuple[Any, Any]:
         import asyncio
