@@ -520,3 +520,30 @@ def test_removing_a_network_with_endpoints_is_refused(engine: Longboatd,
     assert http_in(engine, "lbe-busy", "busy-web") == "hello-busy-web\n"
     refused = engine.docker("network", "rm", "bridge", check=False)
     assert refused.returncode != 0 and "pre-defined" in refused.stderr
+
+
+def test_links_extra_hosts_and_a_shared_namespace(engine: Longboatd,
+                                                  cleanup: list[str]) -> None:
+    cleanup += ["net:lbe-l", "db-l", "app-l", "side-l"]
+    engine.docker("network", "create", "--subnet", "10.221.0.0/24", "lbe-l")
+    serve_http(engine, "db-l", "--network", "lbe-l")
+    engine.docker("run", "-d", "--name", "app-l", "--network", "lbe-l", "--link",
+                  "db-l:database", "--add-host", "extra.example:10.9.9.9", "--dns-search",
+                  "lbe.example", "--hostname", "apphost", "bb:1", "sleep", "600")
+    db = inspect(engine, "db-l")["NetworkSettings"]["Networks"]["lbe-l"]["IPAddress"]
+    app = inspect(engine, "app-l")
+    assert app["HostConfig"]["Links"] == ["/db-l:/app-l/database"]
+    out = engine.docker("exec", "app-l", "nslookup", "database.").stdout  # no search
+    assert f"Address: {db}" in out
+    hosts = engine.docker("exec", "app-l", "cat", "/etc/hosts").stdout
+    assert "10.9.9.9\textra.example" in hosts and "\tapphost" in hosts
+    resolv = engine.docker("exec", "app-l", "cat", "/etc/resolv.conf").stdout
+    assert "search lbe.example" in resolv and "nameserver 127.0.0.11" in resolv
+    # container:X shares X's namespace: the same interfaces, X's server on localhost
+    engine.docker("run", "-d", "--name", "side-l", "--network", "container:db-l", "bb:1",
+                  "sleep", "600")
+    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80"
+    out = engine.docker("exec", "side-l", "sh", "-c", request).stdout
+    assert out.endswith("hello-db-l\n")
+    side = engine.docker("exec", "side-l", "ip", "-4", "addr").stdout
+    assert f"{db}/24" in side
