@@ -482,7 +482,7 @@ class ContainerNetworks:
                   if asking in n.endpoints and n.name != DEFAULT_BRIDGE]
         if qtype == QTYPE_PTR:
             for network in shared:
-                for endpoint in network.endpoints.values():
+                for endpoint in list(network.endpoints.values()):
                     if name in (endpoint["IPv4Address"].partition("/")[0],
                                 endpoint["IPv6Address"].partition("/")[0]):
                         return [f"{endpoint['Name']}.{network.name}"]
@@ -496,7 +496,7 @@ class ContainerNetworks:
             for link in asker_cfg.get("Links") or []:
                 target, _, alias = link.partition(":")
                 net_links[(alias or target).lower()] = target
-            for cid, endpoint in network.endpoints.items():
+            for cid, endpoint in list(network.endpoints.items()):
                 other = self.engine.containers.by_id.get(cid)
                 if other is None:
                     continue

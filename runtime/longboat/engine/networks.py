@@ -518,7 +518,8 @@ class Networks:
     def apply_firewall(self) -> None:
         from longboat.engine import firewall
 
-        firewall.apply(self.engine, list(self.by_id.values()))
+        with self.lock:    # endpoints change in executor threads
+            firewall.apply(self.engine, list(self.by_id.values()))
 
     # -- engine start and stop ----------------------------------------------------------
     async def start(self) -> None:
