@@ -394,3 +394,34 @@ def test_symlinks_in_the_context_resolve_inside_it(engine: Longboatd) -> None:
     docker_build(engine, "-", "-t", "lbt-links:1", input=context)
     out = run(engine, "lbt-links:1", "cat /copied /up; readlink /ctx/passwd")
     assert out == "context's own\ncontext's own\n/etc/passwd\n"
+
+
+def test_intermediate_images_are_hidden_kept_by_prune_and_removed_with_their_child(
+        engine: Longboatd, tmp_path: Path) -> None:
+    """Like docker: ``images`` hides the untagged parents a build leaves (``-a`` shows
+    them), ``image prune`` keeps them (the cache needs them), ``rmi`` of the built image
+    takes its untagged parents along, and an image a container uses is not removed."""
+    cli = CLI(engine)
+    ctx = write(tmp_path, {"Dockerfile": "FROM bb:1\nENV LBT_CHAIN=1\n"
+                                         "RUN echo chain > /chain\nLABEL lbt=chain\n"})
+    cli("build", "-t", "lbt-chain:1", str(ctx))
+    built = inspect(engine, "lbt-chain:1")
+    parent = str(built["Parent"])
+    assert parent.startswith("sha256:")
+    listed = engine.docker("images", "-q", "--no-trunc").stdout.split()
+    every = engine.docker("images", "-aq", "--no-trunc").stdout.split()
+    assert parent not in listed and parent in every and built["Id"] in listed
+    engine.docker("image", "prune", "-f")
+    assert parent in engine.docker("images", "-aq", "--no-trunc").stdout.split()
+    assert _steps(cli("build", "-t", "lbt-chain:1", str(ctx)).stdout) == [True] * 3
+    # in use by a container: refused by name and by ID, without force
+    engine.docker("create", "--name", "lbt-chain-user", "--network", "none", "lbt-chain:1")
+    refused = engine.docker("rmi", "lbt-chain:1", check=False)
+    assert refused.returncode != 0 and "is using its referenced image" in refused.stderr
+    refused = engine.docker("rmi", str(built["Id"]), check=False)
+    assert refused.returncode != 0 and "being used by container" in refused.stderr
+    engine.docker("rm", "lbt-chain-user")
+    out = engine.docker("rmi", "lbt-chain:1").stdout
+    assert f"Deleted: {built['Id']}" in out and f"Deleted: {parent}" in out
+    assert parent not in engine.docker("images", "-aq", "--no-trunc").stdout.split()
+    assert inspect(engine, "bb:1")["Id"]   # the base stays

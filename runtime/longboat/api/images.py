@@ -12,7 +12,7 @@ import tempfile
 from longboat.api import streams
 from longboat.api.http import Request, Response
 from longboat.api.router import Router
-from longboat.errors import InvalidArgument, LongboatError, NotFound
+from longboat.errors import Conflict, InvalidArgument, LongboatError, NotFound
 from longboat.image import archive, reference, registry
 from longboat.image.registry_auth import AuthStore
 
@@ -50,21 +50,54 @@ def familiar(names: list[str]) -> list[str]:
     return [reference.parse(n).familiar for n in names]
 
 
-def summary(image: Image) -> dict[str, Any]:
+class Lineage:
+    """Which image each locally built image was built on (the builder records it), and
+    which images have children: Docker hides untagged parents (intermediate build images)
+    from ``images`` without ``-a``, and neither prunes nor dangles them."""
+
+    def __init__(self, engine: Engine) -> None:
+        from longboat.build.cache import BuildCache
+
+        self.cache = BuildCache(os.path.join(engine.settings.data_root, "build"))
+        self.parents = {i.id: p for i in engine.images.images()
+                        if (p := self.cache.parent(i.id))}
+        self.with_children = set(self.parents.values())
+
+    def parent(self, image: Image) -> str:
+        return self.parents.get(image.id, "")
+
+    def intermediate(self, image: Image) -> bool:
+        return not image.references and image.id in self.with_children
+
+
+def used_by_containers(engine: Engine) -> dict[str, str]:
+    """image ID -> the ID of one container using it."""
+    return {c.data["Image"]: c.id for c in list(engine.containers.by_id.values())}
+
+
+def _member(ids: set[str]) -> Callable[[Image], bool]:
+    return lambda image: image.id in ids
+
+
+def summary(image: Image, parent: str = "") -> dict[str, Any]:
     config = image.config.get("config") or {}
-    return {"Id": image.id, "ParentId": "", "RepoTags": familiar(image.references),
+    return {"Id": image.id, "ParentId": parent, "RepoTags": familiar(image.references),
             "RepoDigests": [], "Created": archive.unix_time(image.created),
             "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": config.get("Labels") or {}, "Containers": -1}
 
 
 def inspect(engine: Engine, image: Image) -> dict[str, Any]:
+    from longboat.build.cache import BuildCache
+
+    parent = BuildCache(os.path.join(engine.settings.data_root, "build")).parent(image.id)
     config = image.config
     names = familiar(image.references)
     digests = [f"{reference.parse(n).familiar_name}@{image.manifest_digest}"
                for n in image.references]
     return {
-        "Id": image.id, "RepoTags": names, "RepoDigests": sorted(set(digests)), "Parent": "",
+        "Id": image.id, "RepoTags": names, "RepoDigests": sorted(set(digests)),
+        "Parent": parent,
         "Comment": (config.get("history") or [{}])[-1].get("comment", ""),
         "Created": image.created, "Container": "", "ContainerConfig": {},
         "DockerVersion": config.get("docker_version", ""), "Author": config.get("author", ""),
@@ -122,10 +155,13 @@ def register(router: Router, engine: Engine) -> None:
     async def list_images(request: Request) -> Response:
         filters = _filters(request)
         show_all = request.flag("all")
-        images = await thread(store.images)
-        # (all=1 would add intermediate build images; we keep none, so it changes nothing)
-        del show_all
-        rows = [summary(i) for i in images if _matches(i, filters)]
+
+        def rows_of() -> list[dict[str, Any]]:
+            lineage = Lineage(engine)
+            return [summary(i, lineage.parent(i)) for i in store.images()
+                    if (show_all or not lineage.intermediate(i)) and _matches(i, filters)]
+
+        rows = await thread(rows_of)
         rows.sort(key=lambda r: r["Created"], reverse=True)
         return Response.json(rows)
 
@@ -146,14 +182,63 @@ def register(router: Router, engine: Engine) -> None:
         return Response(201)
 
     async def remove(request: Request) -> Response:
-        report = await thread(lambda: store.remove(request.params["name"],
-                                                   force=request.flag("force")))
-        return Response.json(report)
+        force = request.flag("force")
+
+        def work() -> list[dict[str, str]]:
+            using = used_by_containers(engine)
+            name = request.params["name"]
+            image = store.get(name)
+            by_id = image.id.startswith(name) or image.id[7:].startswith(name)
+            if image.id in using and not force and (by_id or len(image.references) < 2):
+                user = using[image.id][:12]
+                if by_id:
+                    raise Conflict(f"conflict: unable to delete {image.id[7:19]} (must be "
+                                   f"forced) - image is being used by container {user}")
+                raise Conflict(f'conflict: unable to remove repository reference "{name}" '
+                               f"(must force) - container {user} is using its referenced "
+                               f"image {image.id[7:19]}")
+            lineage = Lineage(engine)
+            report = store.remove(name, force=force)
+            if request.flag("noprune", False) or not any("Deleted" in r for r in report):
+                return report
+            # like docker: the untagged parents nothing else needs go too
+            parent = lineage.parent(image)
+            while parent and parent not in using:
+                try:
+                    above = store.get(parent)
+                except LongboatError:
+                    break
+                children = [c for c, p in lineage.parents.items() if p == parent
+                            and c != image.id and store.exists(c)]
+                if above.references or children:
+                    break
+                report += store.remove(parent, force=True)
+                image, parent = above, lineage.parent(above)
+            lineage.cache.prune({i.id for i in store.images()})
+            return report
+
+        return Response.json(await thread(work))
 
     async def prune(request: Request) -> Response:
         filters = _filters(request)
         dangling = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
-        deleted, freed = await thread(lambda: store.prune(dangling_only=dangling))
+
+        def work() -> tuple[list[str], int]:
+            using = used_by_containers(engine)
+            deleted: list[str] = []
+            freed = 0
+            while True:   # a pruned child can leave its untagged parent childless
+                lineage = Lineage(engine)
+                gone, size = store.prune(dangling_only=dangling,
+                                         in_use=_member(set(using) | lineage.with_children))
+                deleted += gone
+                freed += size
+                if not gone:
+                    break
+            lineage.cache.prune({i.id for i in store.images()})
+            return deleted, freed
+
+        deleted, freed = await thread(work)
         return Response.json({"ImagesDeleted": [{"Deleted": d} for d in deleted] or None,
                               "SpaceReclaimed": freed})
 

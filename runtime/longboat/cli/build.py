@@ -8,13 +8,12 @@ import argparse
 import io
 import os
 import sys
-import tarfile
-import tempfile
 
 from longboat.cli.main import CommandError, Context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
     from typing import IO, Any
 
 
@@ -59,6 +58,7 @@ def _size(n: int) -> str:
 
 
 def _is_archive(head: bytes) -> bool:
+    import tarfile
     if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
         return True
     if len(head) < 512:
@@ -72,6 +72,7 @@ def _is_archive(head: bytes) -> bool:
 
 def _tar_info(path: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     import stat
+    import tarfile
 
     info = tarfile.TarInfo(arcname)
     info.mode = st.st_mode & 0o7777
@@ -95,6 +96,7 @@ def context_tar(root: str, out: IO[bytes], *, extra: dict[str, bytes] | None = N
     """Tar ``root`` into ``out``, leaving out what its .dockerignore excludes (the
     Dockerfile and the .dockerignore itself are always sent)."""
     import stat
+    import tarfile
 
     from longboat.build import dockerignore
 
@@ -150,6 +152,7 @@ def context_tar(root: str, out: IO[bytes], *, extra: dict[str, bytes] | None = N
 
 
 def _single_file_tar(name: str, data: bytes, out: IO[bytes]) -> None:
+    import tarfile
     with tarfile.open(fileobj=out, mode="w|") as tar:
         info = tarfile.TarInfo(name)
         info.size = len(data)
@@ -159,6 +162,7 @@ def _single_file_tar(name: str, data: bytes, out: IO[bytes]) -> None:
 
 def build(ctx: Context) -> int:
     import json
+    import tempfile
 
     from longboat.cli.progress import show_all
 

@@ -425,7 +425,7 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
 
     lab = _cmd(sub, "lab", "", "Several hosts on this machine, for multi-host work")
     lab.set_defaults(usage_of=lab)
-    from longboat.lab.cli import add_commands as add_lab_commands
+    from longboat.lab.commands import add_commands as add_lab_commands
 
     add_lab_commands(lab.add_subparsers(dest="subcommand", metavar="COMMAND",
                                         parser_class=Parser))

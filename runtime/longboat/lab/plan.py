@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass
 
 from longboat.errors import InvalidArgument
+from longboat.lab import DEFAULT_NAME as _DEFAULT_NAME
 
 STATE_ROOT = "/run/longboat-lab"         # namespace files and each lab's record
 DATA_ROOT = "/var/lib/longboat-lab"      # keys, inventory, each node's private dirs
 CGROUP_ROOT = "/longboat-lab"
-DEFAULT_NAME = "lab"
+DEFAULT_NAME = _DEFAULT_NAME
 DEFAULT_SUBNET = "10.250.0.0/24"
 MAX_NODES = 99
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,8}$")   # "lb-" + name + "-99" fits IFNAMSIZ
