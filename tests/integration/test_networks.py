@@ -77,7 +77,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
         with tarfile.open(tar, "w") as t:
             t.add(rootfs_template, arcname=".")
             t.add(binary, arcname="bin/udpecho")
-        daemon.docker("import", str(tar), "bbx:1")
+        daemon.docker("import", "--change", "EXPOSE 8080/tcp 5353/udp", str(tar), "bbx:1")
         yield daemon
 
 
@@ -401,10 +401,9 @@ def _link_kind(netns_path: str, ifname: str) -> str:
 
 def test_publish_all_exposed_ports(engine: Longboatd, cleanup: list[str]) -> None:
     cleanup += ["pub-all"]
-    serve_http(engine, "pub-all", "-P", "--expose", "8080", "--expose", "5353/udp",
-               port=8080)
+    serve_http(engine, "pub-all", "-P", "--expose", "9090", port=8080, image="bbx:1")
     ports = inspect(engine, "pub-all")["NetworkSettings"]["Ports"]
-    assert set(ports) == {"8080/tcp", "5353/udp"}
+    assert set(ports) == {"8080/tcp", "5353/udp", "9090/tcp"}   # the image's and --expose
     host_port = int(ports["8080/tcp"][0]["HostPort"])
     assert 49153 <= host_port <= 60999
     assert host_get(engine, f"http://127.0.0.1:{host_port}/") == "hello-pub-all\n"
