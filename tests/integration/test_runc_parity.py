@@ -76,6 +76,8 @@ sec devices_list; cat /sys/fs/cgroup/devices/devices.list
 sec cgroup_layout; ls -lan /sys/fs/cgroup
 sec sysctl
 for f in net/ipv4/ip_forward kernel/shmmax; do echo "$f: $(cat /proc/sys/$f 2>&1)"; done
+sec netdev
+for d in /sys/class/net/*; do echo "${d##*/}: flags $(cat $d/flags)"; done
 sec end
 """
 

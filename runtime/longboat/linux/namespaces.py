@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import struct
 
 from longboat.linux import libc
 
@@ -59,3 +62,16 @@ def flags_for(kinds: list[str]) -> int:
     for kind in kinds:
         flags |= KINDS[kind][0]
     return flags
+
+
+def loopback_up() -> None:
+    """Set ``lo`` up in the current network namespace (a new one starts with it down;
+    runc brings it up too). Two ioctls on a throwaway socket: no netlink library in
+    the container's first process. (The modules are imported with this one: in a user
+    namespace the host's extension modules may not be readable any more.)"""
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(s, siocgifflags, request)[:18])[1]
+        if not flags & iff_up:
+            fcntl.ioctl(s, siocsifflags, struct.pack("16sH", b"lo", flags | iff_up))

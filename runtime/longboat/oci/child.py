@@ -127,6 +127,10 @@ def container_init(chan: Channel, config: dict[str, Any], bundle: str, rootfs: s
         builder = RootfsBuilder(config, bundle, rootfs, cgroup_path, in_userns=in_userns,
                                 cgroupns=cgroupns)
         builder.prepare()
+        if "network" in _namespace_plan(config)[1]:
+            from longboat.linux.namespaces import loopback_up
+
+            loopback_up()
         chan.send("hooks")
         state = chan.expect("ok")[0]["state"]
         run_hooks(config, "createContainer", state)
