@@ -49,10 +49,13 @@ options:
   source:
     description:
       - Where a missing image comes from - V(pull) from its registry, V(build) from
-        O(build.path), V(load) from O(load_path), V(local) must already be there.
+        O(build.path), V(load) from O(load_path), V(bootstrap) built by the engine from
+        what its host has (Longboat's C(POST /images/bootstrap) - C(busybox[:TAG]) from
+        Debian's busybox-static, C(debian[:SUITE]) with debootstrap), V(local) must
+        already be there.
       - Required with O(state=present).
     type: str
-    choices: [pull, build, load, local]
+    choices: [pull, build, load, bootstrap, local]
   force_source:
     description: Pull, build or load even when the image is present.
     type: bool
@@ -140,6 +143,11 @@ EXAMPLES = r'''
     repository: localhost:5000/app:1.0
     push: true
 
+- name: A busybox base image without any registry
+  longboat.core.image:
+    name: busybox
+    source: bootstrap
+
 - name: Gone
   longboat.core.image:
     name: app:0.9
@@ -182,7 +190,7 @@ ARGUMENTS = dict(
     name=dict(type="str", required=True),
     tag=dict(type="str", default="latest"),
     state=dict(type="str", default="present", choices=["present", "absent"]),
-    source=dict(type="str", choices=["pull", "build", "load", "local"]),
+    source=dict(type="str", choices=["pull", "build", "load", "bootstrap", "local"]),
     force_source=dict(type="bool", default=False),
     force_tag=dict(type="bool", default=False),
     force_absent=dict(type="bool", default=False),
@@ -262,6 +270,9 @@ class ImageManager:
                 pass
         elif source == "build":
             self.build(ref)
+        elif source == "bootstrap":
+            for _event in self.events(self.engine.bootstrap_image(ref)):
+                pass
         else:
             self.load(ref)
         image = self.engine.find_image(ref)
@@ -364,7 +375,7 @@ class ImageManager:
         return result
 
 
-PAST = {"pull": "pulled", "build": "built", "load": "loaded"}
+PAST = {"pull": "pulled", "build": "built", "load": "loaded", "bootstrap": "bootstrapped"}
 
 
 def main():
