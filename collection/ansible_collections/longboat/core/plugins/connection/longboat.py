@@ -17,7 +17,7 @@ description:
     (C(PUT)/C(GET /containers/{id}/archive)), so roles configure containers the way they
     configure hosts. No SSH, nothing installed in the container but a Python for modules.
   - The engine is reached from the controller (a local socket, or C(tcp://) with TLS).
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 options:
   remote_addr:
     description: The container's name or ID.
@@ -243,8 +243,8 @@ class Connection(ConnectionBase):
                     break
                 path = os.path.normpath(os.path.join(os.path.dirname(path), target))
             else:
-                raise AnsibleError("fetching %s: more than %d symbolic links" % (in_path,
-                                                                                  MAX_LINKS))
+                raise AnsibleError("fetching %s: more than %d symbolic links"
+                                   % (in_path, MAX_LINKS))
             chunks, _stat = self.engine.get_archive(self._container(), path)
             with tempfile.TemporaryFile() as archive:
                 for chunk in chunks:
@@ -254,8 +254,8 @@ class Connection(ConnectionBase):
         except APIError as exc:
             if exc.status == 404:
                 raise AnsibleFileNotFound("%s not found in %s" % (in_path, self._container()))
-            raise AnsibleError("fetching %s from %s: %s" % (in_path, self._container(),
-                                                           exc.message))
+            raise AnsibleError("fetching %s from %s: %s"
+                               % (in_path, self._container(), exc.message))
         except (ClientError, tarfile.TarError) as exc:
             raise AnsibleError("fetching %s from %s: %s" % (in_path, self._container(), exc))
         tmp = "%s.%d.tmp" % (out_path, os.getpid())

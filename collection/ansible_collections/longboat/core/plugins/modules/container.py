@@ -18,7 +18,7 @@ description:
     in any option set in the task recreates the container (see O(comparisons) to
     relax or ignore an option). Options not set in the task are not compared.
   - Networks are connected and disconnected without recreating the container.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes
@@ -50,7 +50,7 @@ options:
       - The image to run, as C(NAME[:TAG]) or C(NAME@DIGEST); the tag defaults to
         C(latest). Required to create a container.
       - A container whose image ID differs from the image's current ID is recreated
-        (unless O(comparisons) says C(image: ignore)).
+        (unless O(comparisons) sets C(image) to V(ignore)).
     type: str
   pull:
     description:
@@ -125,7 +125,7 @@ options:
     description:
       - Networks to connect the container to. They are connected and disconnected
         without recreating the container. By default other networks the container is
-        on are left alone; with C(networks: strict) in O(comparisons) they are
+        on are left alone; with C(networks) set to V(strict) in O(comparisons) they are
         disconnected.
     type: list
     elements: dict
@@ -195,7 +195,7 @@ options:
     type: list
     elements: str
   etc_hosts:
-    description: Extra C(/etc/hosts) entries, C({name: address}).
+    description: Extra C(/etc/hosts) entries, a dict of name to address.
     type: dict
   stop_signal:
     description: The signal that stops the container.

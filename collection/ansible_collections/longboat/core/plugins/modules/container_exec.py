@@ -15,7 +15,7 @@ description:
   - Runs a command in a container (C(docker exec)) and returns its output and exit
     code. Like M(ansible.builtin.command), it always reports a change; use
     C(changed_when) to say what counts as one.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes

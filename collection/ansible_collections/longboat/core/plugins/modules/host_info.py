@@ -15,7 +15,7 @@ description:
   - Returns the engine's C(/info) and C(/version), and on request lists of its
     containers, images, networks and volumes, and its disk usage. Changes nothing.
   - Fails when no engine answers, so it also serves as a check that the engine is up.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes
@@ -33,14 +33,14 @@ options:
     type: bool
     default: false
   containers_filters:
-    description: Filters for the containers, as C(docker ps --filter) (C({status: running})).
+    description: Filters for the containers, as C(docker ps --filter) (for example C(status=running)).
     type: dict
   images:
     description: List the images.
     type: bool
     default: false
   images_filters:
-    description: Filters for the images (C({dangling: true})).
+    description: Filters for the images (for example C(dangling=true)).
     type: dict
   networks:
     description: List the networks.

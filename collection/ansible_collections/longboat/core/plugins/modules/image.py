@@ -18,7 +18,7 @@ description:
   - An image that is already present is not pulled, built or loaded again unless
     O(force_source) is set; then the module reports a change only when the image ID
     changed.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes
@@ -82,7 +82,7 @@ options:
         type: str
         default: Dockerfile
       args:
-        description: Build arguments (C(ARG)), C({name: value}).
+        description: Build arguments (C(ARG)), a dict of name to value.
         type: dict
       target:
         description: The stage of a multi-stage Dockerfile to build.

@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Returns what the engine's image inspect endpoint says of each named image that
     exists, or of every image when no name is given. Changes nothing.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes

@@ -16,7 +16,7 @@ description:
     keeps them as C(longboat login) does, in O(config_path) (Docker's C(config.json)
     format, mode 0600), from where the C(image) and C(container) modules send them.
   - Credentials already saved are not checked again unless O(reauthorize).
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes

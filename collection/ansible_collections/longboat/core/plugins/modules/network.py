@@ -16,7 +16,7 @@ description:
   - A network's settings cannot change in place; a difference in any option set in the
     task removes the network and creates it again, reconnecting the containers that
     were on it (which needs O(force) while containers are connected).
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes
@@ -62,7 +62,7 @@ options:
         description: The range containers get addresses from, in CIDR notation.
         type: str
       aux_addresses:
-        description: Addresses the IPAM must not give, C({name: address}).
+        description: Addresses the IPAM must not give, a dict of name to address.
         type: dict
   internal:
     description: No way out of the network.

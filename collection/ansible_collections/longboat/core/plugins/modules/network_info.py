@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Returns whether the network exists and, when it does, what the engine's inspect
     endpoint says of it. Changes nothing.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes

@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Prunes what is asked for, as C(docker system prune) does, and reports a change when
     anything was removed.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes
@@ -31,10 +31,10 @@ options:
     type: bool
     default: false
   containers_filters:
-    description: Filters for the containers (C({until: 24h}), C({label: a=b})).
+    description: Filters for the containers (for example C(until=24h), C(label=a=b)).
     type: dict
   images:
-    description: Remove dangling images (all unused ones with C({dangling: false})).
+    description: Remove dangling images (all unused ones with the filter C(dangling=false)).
     type: bool
     default: false
   images_filters:

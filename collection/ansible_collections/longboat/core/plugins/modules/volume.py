@@ -17,7 +17,7 @@ description:
     differ from the existing volume's, O(recreate) decides - V(never) keeps it (and
     warns), V(options-changed) removes it with its data and creates it again,
     V(always) recreates it on every run.
-author: Longboat contributors
+author: Longboat contributors (@longboat)
 extends_documentation_fragment:
   - longboat.core.engine_options
   - longboat.core.engine_options.attributes
