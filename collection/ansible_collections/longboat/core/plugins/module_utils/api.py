@@ -1000,6 +1000,41 @@ class APIClient:
         self._status("POST", f"/exec/{_segment(exec_id)}/resize",
                      {"h": str(height), "w": str(width)})
 
+    # -- networks --------------------------------------------------------------------------
+    def networks(self, *, filters: Filters = None) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/networks",
+                               params={"filters": encode_filters(filters)}) or [])
+
+    def inspect_network(self, ref: str, *, verbose: bool = False,
+                        scope: str | None = None) -> dict[str, Any]:
+        return dict(self._json("GET", f"/networks/{_segment(ref)}", params={
+            "verbose": "true" if verbose else None, "scope": scope}))
+
+    def create_network(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /networks/create`` (a NetworkCreateRequest): ``{"Id", "Warning"}``."""
+        return dict(self._json("POST", "/networks/create", timeout=None,
+                               body=json.dumps(dict(body)).encode(),
+                               headers={"Content-Type": "application/json"}))
+
+    def remove_network(self, ref: str) -> None:
+        self._status("DELETE", f"/networks/{_segment(ref)}")
+
+    def connect_network(self, ref: str, container: str,
+                        endpoint: Mapping[str, Any] | None = None) -> None:
+        self._json("POST", f"/networks/{_segment(ref)}/connect", timeout=None,
+                   body=json.dumps({"Container": container,
+                                    "EndpointConfig": dict(endpoint or {})}).encode(),
+                   headers={"Content-Type": "application/json"})
+
+    def disconnect_network(self, ref: str, container: str, *, force: bool = False) -> None:
+        self._json("POST", f"/networks/{_segment(ref)}/disconnect", timeout=None,
+                   body=json.dumps({"Container": container, "Force": force}).encode(),
+                   headers={"Content-Type": "application/json"})
+
+    def prune_networks(self, *, filters: Filters = None) -> dict[str, Any]:
+        return dict(self._json("POST", "/networks/prune", timeout=None,
+                               params={"filters": encode_filters(filters)}) or {})
+
     # -- hijacking and object streams ------------------------------------------------------
     @classmethod
     def _objects(cls, response: _Response) -> Iterator[dict[str, Any]]:

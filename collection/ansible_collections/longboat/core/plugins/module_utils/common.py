@@ -7,8 +7,8 @@ into ``fail_json`` messages that say what to fix.
 
 The client is ``api.py``: Longboat's own low-level client, vendored unchanged (standard
 library only, so any Python 3.8+ on a managed host runs it). :class:`Engine` adds the
-endpoints the modules need that the command line does not use yet (networks, volumes,
-build, prunes), as plain requests through the same plumbing.
+endpoints the modules need that the command line does not use yet (volumes,
+build), as plain requests through the same plumbing.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -49,7 +49,8 @@ def argument_spec(**options):
 
 
 class Engine(APIClient):
-    """The engine's API: :class:`APIClient` plus networks, volumes, build and prunes."""
+    """The engine's API: :class:`APIClient` plus volumes, build and the prunes the
+    command line does not use yet."""
 
     # -- lookups that answer None for "no such object" --------------------------------
     def find_container(self, ref):
@@ -87,33 +88,6 @@ class Engine(APIClient):
     def _post_json(self, path, body, params=None):
         return self._json("POST", path, params=params, body=json.dumps(body).encode(),
                           headers={"Content-Type": "application/json"})
-
-    # -- networks --------------------------------------------------------------------
-    def networks(self, filters=None):
-        return list(self._json("GET", "/networks",
-                               params={"filters": encode_filters(filters)}) or [])
-
-    def inspect_network(self, ref, verbose=False):
-        return dict(self._json("GET", "/networks/" + _escape(ref),
-                               params={"verbose": "true" if verbose else None}))
-
-    def create_network(self, body):
-        return dict(self._post_json("/networks/create", body) or {})
-
-    def remove_network(self, ref):
-        self._json("DELETE", "/networks/" + _escape(ref))
-
-    def connect_network(self, ref, container, endpoint=None):
-        self._post_json("/networks/%s/connect" % _escape(ref),
-                        {"Container": container, "EndpointConfig": endpoint or {}})
-
-    def disconnect_network(self, ref, container, force=False):
-        self._post_json("/networks/%s/disconnect" % _escape(ref),
-                        {"Container": container, "Force": bool(force)})
-
-    def prune_networks(self, filters=None):
-        return dict(self._json("POST", "/networks/prune", timeout=None,
-                               params={"filters": encode_filters(filters)}) or {})
 
     # -- volumes ---------------------------------------------------------------------
     def volumes(self, filters=None):
