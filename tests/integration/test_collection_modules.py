@@ -224,3 +224,34 @@ def test_networks_and_volumes(play: Playbook, engine: Longboatd) -> None:
     finally:
         play([{"longboat.core.network": {"name": "colt-net", "state": "absent"}},
               {"longboat.core.volume": {"name": "colt-vol", "state": "absent"}}])
+
+
+def test_image_build_from_a_context(play: Playbook, engine: Longboatd, tmp_path: Path
+                                    ) -> None:
+    if not _has_api(engine, "/build"):
+        pytest.skip("this engine has no builder yet")
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM busybox:latest AS base\nARG GREETING=hello\n"
+        "RUN echo $GREETING > /greeting\nFROM base AS final\nLABEL stage=final\n")
+    (context / "junk.log").write_text("not sent")
+    (context / ".dockerignore").write_text("*.log\n")
+    task = {"longboat.core.image": {"name": "colt/built:1", "source": "build",
+                                    "build": {"path": str(context),
+                                              "args": {"GREETING": "ahoy"},
+                                              "target": "base"}}}
+    try:
+        first = play([task])[0]
+        assert first["actions"] == ["built colt/built:1"], first
+        assert play([task])[0]["changed"] is False
+        out = engine.docker("run", "--rm", "colt/built:1", "cat", "/greeting").stdout
+        assert out.strip() == "ahoy"
+        forced = {"longboat.core.image": {**task["longboat.core.image"],
+                                          "force_source": True}}
+        assert play([forced])[0]["changed"] is False       # cached: the same image
+        missing = {"longboat.core.image": {"name": "colt/built:2", "source": "build",
+                                           "build": {"path": str(tmp_path / "nothing")}}}
+        assert "is not a directory" in play([missing], fail=True)[0]["msg"]
+    finally:
+        engine.docker("rmi", "colt/built:1", check=False)
