@@ -8,9 +8,10 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$top/.venv"
 
 # Runtime needs: busybox-static (base images), tini (--init), iproute2 and nftables
-# (networking). test.sh adds what the tests need (LONGBOAT_TEST_PACKAGES).
+# (networking; libnftables), openssh-server (the lab's hosts run sshd). test.sh adds
+# what the tests need (LONGBOAT_TEST_PACKAGES).
 apt_packages=(python3 python3-venv python3-dev gcc busybox-static tini iproute2 nftables procps
-              ${LONGBOAT_TEST_PACKAGES:-})
+              openssh-server ${LONGBOAT_TEST_PACKAGES:-})
 
 need_install=()
 for pkg in "${apt_packages[@]}"; do
