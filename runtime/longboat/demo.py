@@ -19,6 +19,7 @@ BIN = os.path.dirname(sys.executable)
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOKS = os.path.join(TOP, "playbooks")
 LAB = "demo"
+INSTALLED = "/opt/longboat/bin/longboat"    # the engine role's default longboat_venv
 
 
 def say(text: str) -> None:
@@ -48,9 +49,10 @@ def longboat(*args: str, capture: bool = False, check: bool = True) -> str:
 
 
 def on(node: str, *args: str, capture: bool = False, check: bool = True) -> str:
-    """``longboat`` on a lab host (its own engine), through ``lab exec``."""
-    return longboat("lab", "exec", "--name", LAB, node, "--", os.path.join(BIN, "longboat"),
-                    *args, capture=capture, check=check)
+    """``longboat`` on a lab host, as the engine role installed it there (the lab's
+    hosts share this machine's /opt), through ``lab exec``."""
+    return longboat("lab", "exec", "--name", LAB, node, "--", INSTALLED, *args,
+                    capture=capture, check=check)
 
 
 def playbook(inventory: str, *names: str) -> dict[str, int]:
@@ -59,10 +61,9 @@ def playbook(inventory: str, *names: str) -> dict[str, int]:
            "ANSIBLE_STDOUT_CALLBACK": "default", "ANSIBLE_DEPRECATION_WARNINGS": "0"}
     out = run([os.path.join(BIN, "ansible-playbook"), "-i", inventory,
                *(os.path.join(PLAYBOOKS, n) for n in names)], capture=True, env=env)
-    changed: dict[str, int] = {}
-    for host, count in re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", out, re.M):
-        changed[host] = changed.get(host, 0) + int(count)
-    return changed
+    # each playbook prints a recap of the whole run so far: the last one counts
+    return {host: int(count) for host, count in
+            re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", out, re.M)}
 
 
 def fetch(node: str, address: str, port: int = 8080) -> str:
@@ -101,7 +102,7 @@ def main() -> int:
 
         first_node, other = nodes[0], nodes[1]
         say(f"from {other}, the web server on {first_node} through its published port")
-        print(fetch(other, addresses[first_node]))
+        fetch(other, addresses[first_node])
 
         say(f"the longboat CLI on {first_node}")
         on(first_node, "ps")
@@ -114,10 +115,9 @@ def main() -> int:
         on(first_node, "exec", "demo-web", "cat", "/www/index.html")
 
         say(f"{first_node}'s engine restarts; its containers live through it")
-        longboat("lab", "exec", "--name", LAB, first_node, "--",
-                 os.path.join(BIN, "longboat"), "system", "service", "restart")
+        on(first_node, "system", "service", "restart")
         on(first_node, "ps", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}")
-        print(fetch(other, addresses[first_node]))
+        fetch(other, addresses[first_node])
 
         say("the playbooks again: nothing to change")
         started = time.monotonic()
@@ -132,7 +132,7 @@ def main() -> int:
         if not args.keep:
             say("taking the lab down: every namespace, link, mount, cgroup and process "
                 "it made goes")
-            longboat("lab", "down", "--name", LAB, check=False)
+            longboat("lab", "down", "--name", LAB, "--purge", check=False)
     print("\n==> done." + (f" The lab '{LAB}' still runs (--keep): `longboat lab ls`, "
                            f"`longboat lab ssh --name {LAB} {LAB}-1`." if args.keep else "")
           if ok else "\n==> the demo stopped early (see above).")

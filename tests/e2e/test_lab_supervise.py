@@ -28,14 +28,14 @@ class Service:
                       str(workdir / "run"), "-H", f"unix://{self.socket}", "--pidfile",
                       str(workdir / "longboatd.pid"), "--bridge", "none"]
 
-    def __call__(self, action: str, *extra: str, check: bool = True
+    def __call__(self, action: str, *extra: str, check: bool = True, flags: bool = True
                  ) -> subprocess.CompletedProcess[str]:
         bindir = Path(sys.executable).parent
-        flags = ["--", *self.flags] if action in ("start", "restart") else []
+        given = ["--", *self.flags] if flags and action in ("start", "restart") else []
         result = subprocess.run(
             [str(bindir / "longboat"), "system", "service", action, "--pidfile",
              str(self.pidfile), "--log-file", str(self.log),
-             "--config-file", str(self.workdir / "daemon.json"), *extra, *flags],
+             "--config-file", str(self.workdir / "daemon.json"), *extra, *given],
             capture_output=True, text=True, timeout=120, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"service {action}: {result.returncode}\n{result.stdout}\n"
@@ -113,6 +113,10 @@ def test_a_killed_longboatd_comes_back_and_stop_stops_it(service: Service) -> No
     assert restarted.startswith("longboatd started")
     assert service.answers()
     assert str(service.workdir / "data") in " ".join(service.state()["Command"])  # type: ignore[arg-type]
+    # without flags (--config-file alone is not a flag), restart keeps the recorded ones
+    command = service.state()["Command"]
+    assert service("restart", flags=False).stdout.startswith("longboatd started")
+    assert service.answers() and service.state()["Command"] == command
     supervisor = int(service.state()["Pid"])  # type: ignore[call-overload]
     daemon = int(service.state()["DaemonPid"])  # type: ignore[call-overload]
 

@@ -407,8 +407,10 @@ def service(ctx: Context) -> int:
                 ctx.out.write("longboatd stopped\n" if pid else "longboatd was not running\n")
                 return 0
             args = _daemon_args(ctx)
-            if not args and recorded:
-                args = supervise.recorded_args(recorded)     # the same flags again
+            if not a.daemon_args and recorded:
+                # the same flags again, with this installation's longboatd (after an
+                # upgrade, the new one: what the engine role relies on)
+                args = supervise.recorded_args(recorded)
         else:
             args = _daemon_args(ctx)
         pid, started = supervise.start(args, pidfile=a.pidfile, log_file=a.log_file)
