@@ -74,8 +74,8 @@ def assert_nothing_left(before: hoststate.Snapshot, lab: str) -> None:
         leaks = [leak for leak in hoststate.leaks(before, after)
                  if not leak.startswith("process ")]
         # only what a lab makes: other tests on this host come and go meanwhile
-        leaks = [leak for leak in leaks if "lb-" in leak or "longboat-lab" in leak
-                 or "lp-" in leak]
+        leaks = [leak for leak in leaks if leak.startswith(("link lb-", "link lp-"))
+                 or "longboat-lab" in leak]
         leaks += lab_processes(lab)
         if not leaks or time.monotonic() > deadline:
             break

@@ -15,8 +15,9 @@ import os
 import shutil
 
 from longboat.errors import Conflict, NotFound
-from longboat.lab import cgroups, links, namespaces, plan, record
+from longboat.lab import cgroups, namespaces, plan, record
 from longboat.lab.progress import Progress
+from longboat.network import links
 
 
 def down(name: str, progress: Progress, *, purge: bool = False) -> None:
@@ -37,7 +38,7 @@ def down(name: str, progress: Progress, *, purge: bool = False) -> None:
     for node in reversed(lab.nodes):
         remove_node(node, progress)
     with progress.step(lab.name, "bridge"):
-        links.delete(lab.bridge)
+        links.delete_link(lab.bridge)
     with progress.step(lab.name, "cgroup"):
         cgroups.remove_lab(lab)
     with record.locked():
@@ -57,8 +58,8 @@ def remove_node(node: plan.Node, progress: Progress) -> None:
     with progress.step(node.name, "namespaces"):
         namespaces.remove(node)
     with progress.step(node.name, "link"):
-        links.delete(node.host_veth)
-        links.delete(node.peer_veth)
+        links.delete_link(node.host_veth)
+        links.delete_link(node.peer_veth)   # only ever left by labs of older versions
     with progress.step(node.name, "cgroup"):
         cgroups.remove(node)
     shutil.rmtree(node.state_dir, ignore_errors=True)

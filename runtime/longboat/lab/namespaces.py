@@ -93,9 +93,9 @@ def _child(node: plan.Node, ready_w: int, go_r: int) -> None:
     libc.unshare(libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWNET)
     libc.sethostname(node.name)
     node_fs.set_up(node)
-    from longboat.lab import links  # pyroute2 only in this child, after the unshare
+    from longboat.network import links  # pyroute2 only in this child, after the unshare
 
-    links.set_up("lo")
+    links.link_up("lo")
     os.write(ready_w, b"ready")
     os.read(go_r, 1)                   # EOF when the parent is done (or died)
 

@@ -60,7 +60,8 @@ class Node:
 
     @property
     def peer_veth(self) -> str:
-        """The veth's other end while it is still on the host (``eth0`` in the node)."""
+        """The name older versions gave the veth's other end on the host (it is now made
+        straight in the node as ``eth0``); ``down`` still removes a leftover one."""
         return f"lp-{self.lab}-{self.index}"
 
     @property

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from longboat.lab import links, namespaces, record
+from longboat.lab import namespaces, record
+from longboat.network import links
 
 
 def status(rec: record.Record) -> str:
@@ -14,7 +15,7 @@ def status(rec: record.Record) -> str:
     if recorded != "up":
         return recorded
     lab = rec.lab
-    if not links.exists(lab.bridge):
+    if not links.link_exists(lab.bridge):
         return "broken"
     for node in lab.nodes:
         if not all(namespaces.is_mounted(node.ns_file(k)) for k in namespaces.KINDS):

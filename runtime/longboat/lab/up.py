@@ -12,7 +12,6 @@ from longboat.lab import (
     cgroups,
     enter,
     inventory,
-    links,
     namespaces,
     node_fs,
     plan,
@@ -20,20 +19,13 @@ from longboat.lab import (
     sshd,
 )
 from longboat.lab.progress import Progress
+from longboat.network import links
 
 
 def _host_networks() -> list[ipaddress.IPv4Network]:
-    from pyroute2 import IPRoute  # type: ignore[import-untyped]
-
-    nets = []
-    with IPRoute() as ip:
-        for addr in ip.get_addr(family=2):
-            label = addr.get_attr("IFA_LABEL") or ""
-            if label.startswith("lb-"):
-                continue                      # the labs' own bridges
-            nets.append(ipaddress.IPv4Network(
-                f"{addr.get_attr('IFA_ADDRESS')}/{addr['prefixlen']}", strict=False))
-    return nets
+    """The IPv4 networks this host reaches already (routes and addresses)."""
+    nets = (ipaddress.ip_network(cidr) for cidr in links.host_networks())
+    return [net for net in nets if isinstance(net, ipaddress.IPv4Network)]
 
 
 def _reserve(name: str, count: int, subnet: str | None) -> record.Record:
@@ -89,7 +81,9 @@ def _make(rec: record.Record, progress: Progress) -> None:
         sshd.keygen(lab.key_file, f"longboat-lab-{lab.name}")
     with progress.step(lab.name, "bridge"):
         rec.step("lab", "bridge")
-        links.ensure_bridge(lab.bridge, lab.gateway, lab.network.prefixlen)
+        # forwarding stays as it is: nodes reach each other and the host, nothing else
+        links.ensure_bridge(lab.bridge, [f"{lab.gateway}/{lab.network.prefixlen}"],
+                            forwarding=False)
     with progress.step(lab.name, "inventory"):
         _write_client_files(lab)
     for node in lab.nodes:
@@ -111,10 +105,10 @@ def _make_node(rec: record.Record, node: plan.Node, progress: Progress) -> None:
         namespaces.create(node)
     with progress.step(node.name, "link") as step:
         rec.step(node.name, "link")
-        if links.exists(node.host_veth):
+        if links.link_exists(node.host_veth):
             step.state = "present"
         else:
-            links.attach_node(node, lab.bridge)
+            attach_node(node, lab.bridge)
     with progress.step(node.name, "sshd"):
         rec.step(node.name, "sshd")
         sshd.prepare(lab, node)
@@ -123,6 +117,14 @@ def _make_node(rec: record.Record, node: plan.Node, progress: Progress) -> None:
     with progress.step(node.name, "engine"):
         rec.step(node.name, "engine")
         start_engine(node)
+
+
+def attach_node(node: plan.Node, bridge: str) -> None:
+    """A veth from the bridge into the node's network namespace: ``eth0`` there with the
+    node's address and a default route through the bridge's address."""
+    links.attach_veth(bridge, node.host_veth, node.ns_file("net"), ifname="eth0",
+                      mac=node.mac, addresses=[f"{node.address}/{node.prefixlen}"],
+                      gateways=[node.gateway])
 
 
 def _write_daemon_json(node: plan.Node) -> None:
