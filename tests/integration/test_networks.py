@@ -191,8 +191,8 @@ def test_names_aliases_and_short_ids_on_a_user_network(engine: Longboatd,
     assert "nameserver 127.0.0.11" in out and f"Address: {settings['IPAddress']}" in out
     network = json.loads(engine.docker("network", "inspect", "lbe-a").stdout)[0]
     assert network["Containers"][web["Id"]]["IPv4Address"] == settings["IPAddress"] + "/24"
-    assert network["IPAM"]["Config"] == [{"Subnet": "10.210.0.0/24",
-                                          "Gateway": "10.210.0.1"}]
+    # as given, without the gateway chosen (Docker 20.10's inspect; see the oracle test)
+    assert network["IPAM"]["Config"] == [{"Subnet": "10.210.0.0/24"}]
 
 
 def test_udp_between_containers_by_name(engine: Longboatd, cleanup: list[str]) -> None:

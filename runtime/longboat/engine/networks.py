@@ -97,6 +97,11 @@ class Network:
 
     @property
     def ipam_configs(self) -> list[dict[str, Any]]:
+        """The address pools as allocated (with the gateways IPAM chose); inspect's
+        ``IPAM.Config`` shows user-given pools as they were given, like Docker's."""
+        pools = self.data.get("_pools")
+        if pools is not None:
+            return list(pools)
         return list((self.data.get("IPAM") or {}).get("Config") or [])
 
     @property
@@ -410,11 +415,14 @@ class Networks:
                     "Driver": "default", "Options": ipam.get("Options") or {},
                     "Config": stored}))
                 return {"Id": network.id, "Warning": ""}
+            if not any(_version(c) == 4 for c in configs):
+                configs = [{}, *configs]   # Docker always gives a network an IPv4 pool
             made = self._allocate_pools(nid, configs, enable_ipv6)
             network = Network(dict(fields, Created=_now(), Scope="local", Ingress=False,
                                    IPAM={"Driver": "default",
                                          "Options": ipam.get("Options") or {},
-                                         "Config": made}, _endpoints={}),
+                                         "Config": _reported(configs, made)},
+                                   _pools=made, _endpoints={}),
                               os.path.join(self.records, f"{nid}.json"))
             try:
                 driver.create_network(network)
@@ -463,6 +471,7 @@ class Networks:
 
     # -- remove -------------------------------------------------------------------------
     def remove(self, ref: str) -> None:
+        self.engine.container_networks.settle()   # exited containers' endpoints going
         with self.lock:
             network = self.get(ref)
             if network.builtin:
@@ -535,6 +544,7 @@ class Networks:
             for network in self.by_id.values():
                 if not network.config_only:
                     self.drivers[network.driver].restore_network(network)
+        self.engine.container_networks.finish_leaving()   # an earlier engine's, half done
         self.apply_firewall()
 
     def shutdown(self, *, anything_running: bool) -> None:
@@ -549,6 +559,33 @@ class Networks:
                 if not network.config_only and not network.endpoints:
                     self.drivers[network.driver].release_network(network)
         firewall.remove(self.engine)
+
+
+def _version(config: dict[str, Any]) -> int:
+    """A requested pool's IP version (4 when it names no subnet: a default pool)."""
+    subnet = config.get("Subnet")
+    if not isinstance(subnet, str) or not subnet:
+        return 4
+    try:
+        return ipaddress.ip_network(subnet, strict=False).version
+    except ValueError:
+        return 4
+
+
+def _reported(asked: Configs, made: Configs) -> Configs:
+    """``IPAM.Config`` as Docker 20.10 shows it: per IP version, the pools as the user
+    gave them (no gateway filled in), or, for a version left to the defaults, the pools
+    allocated with their gateways; IPv4 first."""
+    out: Configs = []
+    for version in (4, 6):
+        pairs = [(a, m) for a, m in zip(asked, made, strict=True)
+                 if ipaddress.ip_network(m["Subnet"]).version == version]
+        for given, allocated in pairs:
+            if given.get("Subnet"):
+                out.append(Networks._checked_config(given))
+            else:
+                out.append(dict(allocated))
+    return out
 
 
 def _before(created: str, until: str) -> bool:

@@ -176,7 +176,9 @@ def render(ruleset: Ruleset, name: str = DEFAULT_TABLE, *,
         br = _q(network.ifname)
         for net in subnets[network.ifname]:
             f = _fam(net)
-            if network.masquerade:
+            if network.masquerade and net.version == 4:
+                # IPv6 leaves un-NATed, as with Docker 20.10 (its IPv6 NAT needs the
+                # experimental ip6tables option)
                 postrouting.append(f"oifname != {br} {f} saddr {net} masquerade")
             # hairpin: a container reaching a published port of its own bridge
             postrouting.append(f"oifname {br} {f} saddr {net} {f} daddr {net} "

@@ -1,0 +1,105 @@
+"""User networks checked against a real Docker 20.10 (Debian's docker.io, in a namespace
+of its own, ``--bridge=none --iptables=false``) given the same flags: ``network
+inspect`` of a network with every IPAM and driver option, and a container's
+``NetworkSettings`` on it (an alias and a static address), IPv4 and dual stack.
+What differs by nature (ids, timestamps, MACs, sandbox paths) is normalised away."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.dockerd import Dockerd, running
+from tests.support.engine import Longboatd, busybox_engine
+
+pytestmark = pytest.mark.integration
+
+NETWORK = ["--subnet", "10.215.8.0/24", "--gateway", "10.215.8.254", "--ip-range",
+           "10.215.8.128/25", "--aux-address", "lbqrouter=10.215.8.253", "--label",
+           "lbq.team=net", "-o", "com.docker.network.bridge.name=lbqbr8", "-o",
+           "com.docker.network.driver.mtu=1400", "--internal", "--attachable"]
+DUAL = ["--ipv6", "--subnet", "10.215.9.0/24", "--subnet", "fd00:5a:9::/64"]
+PLAIN = ["--subnet", "10.215.10.0/24"]
+
+
+@pytest.fixture(scope="module")
+def dockerd(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
+            ) -> Iterator[Dockerd]:
+    with running(tmp_path_factory.mktemp("dockerd")) as daemon:
+        image = tmp_path_factory.mktemp("image") / "rootfs.tar"
+        with tarfile.open(image, "w") as tar:
+            tar.add(rootfs_template, arcname=".")
+        daemon.docker("import", str(image), "bb:0")
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
+           ) -> Iterator[Longboatd]:
+    with busybox_engine(tmp_path_factory.mktemp("lbq-oracle"), rootfs_template,
+                        name="bb:0", netns=True) as daemon:
+        yield daemon
+
+
+def _network_shape(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = dict(doc)
+    for key in ("Id", "Created"):
+        doc.pop(key)
+    doc["Containers"] = {name: _without(ep, "EndpointID", "MacAddress")
+                         for name, ep in ((ep["Name"], ep) for ep in
+                                          doc["Containers"].values())}
+    return doc
+
+
+def _without(doc: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in keys}
+
+
+def _settings_shape(doc: dict[str, Any]) -> dict[str, Any]:
+    settings = dict(doc["NetworkSettings"])
+    for key in ("SandboxID", "SandboxKey", "EndpointID", "MacAddress", "Bridge"):
+        settings[key] = bool(settings[key])
+    settings["Networks"] = {name: dict(_without(ep, "NetworkID", "EndpointID", "MacAddress"),
+                                       Aliases=sorted(a for a in ep["Aliases"] or []
+                                                      if a != doc["Id"][:12]))
+                            for name, ep in settings["Networks"].items()}
+    return settings
+
+
+def _both(dockerd: Dockerd, engine: Longboatd, *args: str) -> list[str]:
+    return [dockerd.docker(*args).stdout.decode(), engine.docker(*args).stdout]
+
+
+@pytest.mark.parametrize("flags,run", [
+    (NETWORK, ["--network-alias", "lbqdb", "--ip", "10.215.8.10"]),
+    (DUAL, ["--network-alias", "lbqdb", "--ip", "10.215.9.10", "--ip6", "fd00:5a:9::10"]),
+    (PLAIN, ["--network-alias", "lbqdb"]),
+], ids=["every-option", "dual-stack", "plain"])
+def test_network_and_endpoint_inspect_match_docker(dockerd: Dockerd, engine: Longboatd,
+                                                   flags: list[str], run: list[str]
+                                                   ) -> None:
+    try:
+        _both(dockerd, engine, "network", "create", *flags, "lbq-net")
+        _both(dockerd, engine, "run", "-d", "--name", "lbq-c", "--network", "lbq-net",
+              *run, "bb:0", "sleep", "600")
+        theirs, ours = (json.loads(t)[0] for t in _both(
+            dockerd, engine, "network", "inspect", "lbq-net"))
+        assert _network_shape(ours) == _network_shape(theirs)
+        theirs, ours = (json.loads(t)[0] for t in _both(dockerd, engine, "inspect",
+                                                        "lbq-c"))
+        assert _settings_shape(ours) == _settings_shape(theirs)
+        assert ours["HostConfig"]["NetworkMode"] == theirs["HostConfig"]["NetworkMode"]
+    finally:
+        for docker in (dockerd.docker, engine.docker):
+            try:
+                docker("rm", "-f", "lbq-c")
+            except AssertionError:
+                pass
+            try:
+                docker("network", "rm", "lbq-net")
+            except AssertionError:
+                pass
