@@ -23,7 +23,12 @@ DEFAULT_HOST = "unix:///run/longboat/longboat.sock"
 
 
 class UsageError(Exception):
-    """Bad command-line use: docker exits 125 for these."""
+    """Bad command-line use: docker exits 125 for these (1 for a wrong number of
+    arguments or an unknown command)."""
+
+    def __init__(self, message: str, status: int = 125) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class CommandError(Exception):
@@ -31,7 +36,38 @@ class CommandError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse with docker's help layout and usage errors (longboat.cli.usage)."""
+
+    aliases: list[str] = []
+
+    def format_help(self) -> str:
+        from longboat.cli.usage import format_help
+
+        return format_help(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        # every parser (a command's, not only the top one) refuses what it does not
+        # know, so the error names that command as docker's does
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            from longboat.cli import usage
+
+            if extras[0].startswith("-") and extras[0] != "-":
+                raise UsageError(f"{usage.unknown_flag(extras[0])}\n{usage.see_help(self)}")
+            raise UsageError(f"{usage.arity_error(self)}\n"
+                             f"{usage.see_help(self, usage=True)}", 1)
+        return parsed, extras
+
     def error(self, message: str) -> NoReturn:
+        from longboat.cli import usage
+
+        word = usage.invalid_choice(message)
+        if word is not None:
+            raise UsageError(f"{self.prog}: '{word}' is not a {self.prog} command.\n"
+                             f"{usage.see_help(self)}", 1)
+        if usage.missing_arguments(self, message):
+            raise UsageError(f"{usage.arity_error(self)}\n"
+                             f"{usage.see_help(self, usage=True)}", 1)
         raise UsageError(f"{self.prog}: {message}.\nSee '{self.prog} --help'.")
 
 
@@ -93,6 +129,8 @@ def _cmd(sub: Any, name: str, handler: str, help: str, aliases: tuple[str, ...] 
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help,
                                                      aliases=list(aliases))
     parser.set_defaults(handler=handler)
+    if aliases and isinstance(parser, Parser):
+        parser.aliases = [name, *aliases]
     return parser
 
 
@@ -323,7 +361,8 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     parser = Parser(prog=PROG, description="Longboat: containers and images, driven like "
                                            "docker.")
     parser.add_argument("-v", "--version", action="version",
-                        version=f"Longboat version {__version__}")
+                        version=f"Longboat version {__version__}",
+                        help="print version information and quit")
     parser.add_argument("--config", metavar="DIR",
                         help="location of client config files (default ~/.longboat)")
     parser.add_argument("-D", "--debug", action="store_true", help="enable debug mode")
@@ -332,7 +371,9 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
                              "ssh://[USER@]HOST[:PORT] (default $LONGBOAT_HOST, "
                              f"$DOCKER_HOST, {DEFAULT_HOST})")
     parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error",
-                                                      "fatal"], default="info")
+                                                      "fatal"], default="info",
+                        help='set the logging level ("debug"|"info"|"warn"|"error"|'
+                             '"fatal") (default "info")')
     parser.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
     parser.add_argument("--tlscacert", help="trust certs signed only by this CA")
     parser.add_argument("--tlscert", help="path to TLS certificate file")
@@ -450,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(words)
     except UsageError as exc:
         print(exc, file=sys.stderr)
-        return 125
+        return exc.status
     handler_name = getattr(args, "handler", "")
     if not handler_name:
         # `longboat`, `longboat image`, `longboat system`: usage, as docker does
@@ -472,7 +513,7 @@ def _run(handler: Callable[[Context], int | None], ctx: Context) -> int:
         return handler(ctx) or 0
     except UsageError as exc:
         print(exc, file=sys.stderr)
-        return 125
+        return exc.status
     except StreamError as exc:
         print(exc.message, file=sys.stderr)
         return 1
