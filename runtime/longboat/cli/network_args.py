@@ -261,6 +261,17 @@ def networking(a: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         first["Aliases"] = list(first.get("Aliases", [])) + list(a.network_alias)
     if a.link and is_user_defined(first["Target"]):
         first["Links"] = [link(item) for item in a.link]
+    if given:
+        # docker's CLI checks each network named with --network (with none named, the
+        # aliases go to the engine, which refuses them, and links are legacy links)
+        for attachment in attachments:
+            if is_user_defined(attachment["Target"]):
+                continue
+            if attachment.get("Aliases"):
+                raise ArgumentError("network-scoped aliases are only supported for "
+                                    "user-defined networks")
+            if attachment is first and a.link:
+                raise ArgumentError("links are only supported for user-defined networks")
     endpoints: dict[str, Any] = {}
     user, other = False, False
     for i, attachment in enumerate(attachments):
