@@ -158,3 +158,38 @@ def test_published_port_over_ipv6_from_another_host_and_no_ipv6_nat(
     finally:
         engine.in_netns(lambda: links.delete_link("lbq6h0"))
         netns.remove(other)
+
+
+def test_connect_with_addresses_on_a_stopped_container_is_checked_at_once(
+        engine: Longboatd, web: dict[str, Any]) -> None:
+    engine.docker("network", "create", "--subnet", "10.215.22.0/24", "lbq6c")
+    engine.docker("create", "--name", "lbq-stopped", "--network", "lbq6c", "bb:1", "true")
+    try:
+        before = inspect(engine, "lbq-stopped")["NetworkSettings"]["Networks"]
+        for flags, message in (
+                (["--ip", "10.99.0.5"], "10.99.0.5"),                    # outside
+                (["--ip", "10.215.20.2"], "already in use"),             # lbq-web6's
+                (["--ip", "10.215.20.1"], "already in use"),             # the gateway
+                (["--ip6", "fd00:5a:99::5"], "fd00:5a:99::5"),           # outside
+                (["--ip6", "fd00:5a:20::2"], "already in use"),          # lbq-web6's
+                (["--ip", "10.215.20.300"], "10.215.20.300")):           # not an address
+            refused = engine.docker("network", "connect", *flags, "lbq6", "lbq-stopped",
+                                    check=False)
+            assert refused.returncode != 0 and message in refused.stderr, (flags, refused)
+            assert inspect(engine, "lbq-stopped")["NetworkSettings"]["Networks"] == before
+        # no address of one's own on a network whose subnet the engine chose, as Docker
+        engine.docker("network", "create", "lbq6auto")
+        try:
+            refused = engine.docker("network", "connect", "--ip", "172.30.0.9", "lbq6auto",
+                                    "lbq-stopped", check=False)
+            assert refused.returncode != 0 and "user configured subnets" in refused.stderr
+        finally:
+            engine.docker("network", "rm", "lbq6auto")
+        engine.docker("network", "connect", "--ip", "10.215.20.77", "--ip6",
+                      "fd00:5a:20::77", "lbq6", "lbq-stopped")
+        asked = inspect(engine, "lbq-stopped")["NetworkSettings"]["Networks"]["lbq6"]
+        assert asked["IPAMConfig"] == {"IPv4Address": "10.215.20.77",
+                                       "IPv6Address": "fd00:5a:20::77"}
+    finally:
+        engine.docker("rm", "-f", "lbq-stopped", check=False)
+        engine.docker("network", "rm", "lbq6c", check=False)

@@ -127,6 +127,12 @@ class Network:
         value = self.options.get("com.docker.network.driver.mtu")
         return int(value) if value else None
 
+    def user_subnet(self, version: int) -> bool:
+        """Whether the user gave this network a subnet of that IP version (Docker takes
+        a container's own address only then); records from before say yes."""
+        given = self.data.get("_user_subnets")
+        return given is None or version in given
+
     def subnets(self) -> list[str]:
         return [c["Subnet"] for c in self.ipam_configs if c.get("Subnet")]
 
@@ -422,7 +428,8 @@ class Networks:
                                    IPAM={"Driver": "default",
                                          "Options": ipam.get("Options") or {},
                                          "Config": _reported(configs, made)},
-                                   _pools=made, _endpoints={}),
+                                   _pools=made, _endpoints={}, _user_subnets=sorted(
+                                       {_version(c) for c in configs if c.get("Subnet")})),
                               os.path.join(self.records, f"{nid}.json"))
             try:
                 driver.create_network(network)
