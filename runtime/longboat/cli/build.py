@@ -22,6 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-host", **many, help="add a custom host-to-IP mapping (host:ip)")
     p.add_argument("--build-arg", **many, help="set build-time variables")
     p.add_argument("--cache-from", **many, help="images to consider as cache sources")
+    p.add_argument("--compress", action="store_true",
+                   help="compress the build context using gzip")
+    p.add_argument("--cpu-period", type=int,
+                   help="limit the CPU CFS (Completely Fair Scheduler) period")
+    p.add_argument("--cpu-quota", type=int,
+                   help="limit the CPU CFS (Completely Fair Scheduler) quota")
+    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--disable-content-trust", nargs="?", const="true", default="true",
+                   choices=["true", "false", "1", "0"],
+                   help="skip image verification (default true; there is no content "
+                        "trust here)")
     p.add_argument("-f", "--file", help="name of the Dockerfile (default 'PATH/Dockerfile'"
                                         "; - reads it from stdin)")
     p.add_argument("--force-rm", action="store_true",
@@ -29,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iidfile", help="write the image ID to the file")
     p.add_argument("--label", **many, help="set metadata for an image")
     p.add_argument("-m", "--memory", help="memory limit")
+    p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: '-1' to "
+                                         "enable unlimited swap")
     p.add_argument("--network", default="default",
                    help="set the networking mode for the RUN instructions during build "
                         "(default \"default\")")
@@ -43,9 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    choices=["true", "false", "1", "0"],
                    help="remove intermediate containers after a successful build "
                         "(default true)")
+    p.add_argument("--shm-size", help="size of /dev/shm")
     p.add_argument("-t", "--tag", **many, help="name and optionally a tag in the "
                                                "'name:tag' format")
     p.add_argument("--target", help="set the target build stage to build")
+    p.add_argument("--ulimit", **many, help="ulimit options")
     p.add_argument("path", metavar="PATH | -")
 
 
@@ -160,6 +177,61 @@ def _single_file_tar(name: str, data: bytes, out: IO[bytes]) -> None:
         tar.addfile(info, io.BytesIO(data))
 
 
+def _check_tags(tags: list[str]) -> None:
+    """docker's CLI refuses a bad tag before sending anything."""
+    from longboat.cli.main import UsageError
+    from longboat.errors import LongboatError
+    from longboat.image import reference
+
+    for tag in tags:
+        try:
+            ref = reference.parse(tag)
+        except LongboatError as exc:
+            reason = exc.message.removeprefix("invalid reference format: ")
+            raise UsageError(f'invalid argument "{tag}" for "-t, --tag" flag: invalid '
+                             f"reference format: {reason}\nSee 'longboat build --help'."
+                             ) from None
+        if ref.digest:
+            raise UsageError(f'invalid argument "{tag}" for "-t, --tag" flag: invalid '
+                             "reference format: a digest cannot be a tag\n"
+                             "See 'longboat build --help'.")
+
+
+def _resource_params(a: Any) -> list[tuple[str, str | None]]:
+    """-m, --memory-swap, --cpu-*, --cpuset-*, --shm-size, --ulimit as docker's query."""
+    import json
+
+    from longboat.cli.main import UsageError
+    from longboat.cli.run_args import ArgumentError, mem_bytes, swap_bytes, ulimit
+
+    try:
+        params: list[tuple[str, str | None]] = [
+            ("memory", str(mem_bytes(a.memory, "--memory")) if a.memory else None),
+            ("memswap", str(swap_bytes(a.memory_swap)) if a.memory_swap else None),
+            ("shmsize", str(mem_bytes(a.shm_size, "--shm-size")) if a.shm_size else None),
+            ("ulimits", json.dumps([ulimit(u) for u in a.ulimit]) if a.ulimit else None)]
+    except ArgumentError as exc:
+        raise UsageError(f"{exc}\nSee 'longboat build --help'.") from None
+    for name, value in (("cpushares", a.cpu_shares), ("cpuperiod", a.cpu_period),
+                        ("cpuquota", a.cpu_quota), ("cpusetcpus", a.cpuset_cpus),
+                        ("cpusetmems", a.cpuset_mems)):
+        params.append((name, str(value) if value else None))
+    return params
+
+
+def _gzipped(body: IO[bytes]) -> IO[bytes]:
+    """``--compress``: the context gzipped (the engine takes either), as a new file."""
+    import gzip
+    import shutil
+    import tempfile
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it)
+    with body, gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as packed:
+        shutil.copyfileobj(body, packed)
+    out.seek(0)
+    return out
+
+
 def build(ctx: Context) -> int:
     import json
     import tempfile
@@ -167,7 +239,9 @@ def build(ctx: Context) -> int:
     from longboat.cli.progress import show_all
 
     a = ctx.args
-    body = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
+    _check_tags(a.tag)
+    resources = _resource_params(a)
+    body: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     dockerfile_param = ""
     try:
         stdin = sys.stdin.buffer
@@ -213,7 +287,7 @@ def build(ctx: Context) -> int:
         size = body.tell()
         body.seek(0)
         if not a.quiet:
-            ctx.out.write(f"Sending build context to Longboat daemon  {_size(size)}\n\n")
+            ctx.out.write(f"Sending build context to Longboat daemon  {_size(size)}\n")
             ctx.out.flush()
         build_args: dict[str, str | None] = {}
         for item in a.build_arg:
@@ -235,10 +309,9 @@ def build(ctx: Context) -> int:
                    ("labels", json.dumps(labels) if labels else None),
                    ("cachefrom", json.dumps(a.cache_from) if a.cache_from else None)]
         params += [("extrahosts", h) for h in a.add_host]
-        if a.memory:
-            from longboat.cli.run_args import ram_in_bytes
-
-            params.append(("memory", str(ram_in_bytes(a.memory))))
+        params += resources
+        if a.compress:
+            body = _gzipped(body)
         client = ctx.client()
         response = client._send("POST", "/build", params=params, body=body, timeout=None,
                                 headers={"Content-Type": "application/x-tar"})
