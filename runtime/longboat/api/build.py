@@ -144,7 +144,10 @@ async def _run(engine: Engine, options: BuildOptions, spool: Any) -> AsyncIterat
         context = None
         try:
             size = spool.seek(0, 2)
-            context = await loop.run_in_executor(None, BuildContext, engine.tmpdir(), size)
+            spool.seek(0)
+            head = spool.read(8)
+            context = await loop.run_in_executor(
+                None, lambda: BuildContext(engine.tmpdir(), size, head=head))
 
             def receive() -> None:
                 assert context is not None

@@ -1,5 +1,10 @@
 """ADD's archives: recognising a local tar (plain, gzip, bzip2 or xz, by content, as
-Docker does) and extracting it with our own path-safe extractor; fetching http(s) URLs."""
+Docker does) and extracting it with our own path-safe extractor; fetching http(s) URLs.
+
+Only regular files are opened (a device node or FIFO in an image is never opened: an
+open alone can have effects, and a FIFO blocks). Downloads follow redirects to http(s)
+only, stop at :data:`MAX_DOWNLOAD` bytes while receiving, and take their file name from
+the URL's last path component, which must be an ordinary name (not ``.`` or ``..``)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import email.utils
 import lzma
 import os
 import posixpath
+import stat
 import urllib.parse
 import urllib.request
 import zlib
@@ -17,6 +23,8 @@ from longboat.linux import fs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from longboat.build.copy import Source
 
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
@@ -29,9 +37,25 @@ def _tar_header_ok(block: bytes) -> bool:
     return len(block) >= 512 and _checksum_ok(block[:512])
 
 
+def open_regular(root_fd: int, path: str) -> int:
+    """A read descriptor of the regular file ``path`` inside the root (symlinks followed
+    within it). The type is checked on an O_PATH descriptor before the file is opened
+    for reading (through that descriptor, so it is the same file): a device node is
+    never opened, a FIFO never blocks."""
+    from longboat.linux import libc
+
+    pfd = fs.open_in_root(root_fd, path, libc.O_PATH)
+    try:
+        if not stat.S_ISREG(os.fstat(pfd).st_mode):
+            raise BuildError(f"{path}: not a regular file")
+        return os.open(fs.fd_path(pfd), _READ)
+    finally:
+        os.close(pfd)
+
+
 def is_archive(root_fd: int, path: str) -> bool:
     """Whether the file is a tar archive, possibly compressed."""
-    fd = fs.open_in_root(root_fd, path, _READ)
+    fd = open_regular(root_fd, path)
     try:
         head = os.pread(fd, 1 << 16, 0)
     finally:
@@ -52,7 +76,7 @@ def is_archive(root_fd: int, path: str) -> bool:
 def extract_archive(source: Source, dest_fd: int) -> None:
     from longboat.build.context import extract_tar
 
-    fd = fs.open_in_root(source.root_fd, source.path, _READ)
+    fd = open_regular(source.root_fd, source.path)
     dest = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dest_fd)
     try:
         with os.fdopen(fd, "rb") as stream:
@@ -62,14 +86,39 @@ def extract_archive(source: Source, dest_fd: int) -> None:
         os.close(dest)
 
 
+class _HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects to http(s) only (urllib's own default also follows ftp://)."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise BuildError(f"failed to GET {req.full_url}: redirected to a {scheme or 'relative'}"
+                             f" URL ({newurl}): only http and https are followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_HttpRedirects())
+
+
+def download_name(url: str) -> str:
+    """The file name an ADD of ``url`` is copied under: the last component of its path
+    (Docker's rule); an empty, ``.`` or ``..`` name is refused."""
+    parts = urllib.parse.urlsplit(url)
+    name = posixpath.basename(parts.path.rstrip("/")) if parts.path else ""
+    if name in ("", ".", ".."):
+        raise BuildError(f"cannot determine a filename from url: {url}")
+    return name
+
+
 def download(url: str, directory: str) -> tuple[str, str, int | None]:
     """Fetch ``url`` into ``directory``: (file path, the name it is copied under, mtime
     in ns from Last-Modified or None)."""
-    parts = urllib.parse.urlsplit(url)
-    name = posixpath.basename(parts.path.rstrip("/")) if parts.path else ""
+    name = download_name(url)
     target = os.path.join(directory, "download-" + os.urandom(8).hex())
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
+        with _opener().open(url, timeout=60) as response:
             if response.status >= 400:
                 raise BuildError(f"failed to GET {url} with status {response.status}")
             mtime = None
@@ -89,6 +138,4 @@ def download(url: str, directory: str) -> tuple[str, str, int | None]:
                     f.write(chunk)
     except OSError as exc:
         raise BuildError(f"failed to GET {url}: {exc}") from None
-    if not name:
-        raise BuildError(f"cannot determine a filename from url: {url}")
     return target, name, mtime

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 import uuid
 
@@ -111,18 +110,29 @@ def _is_tar(head: bytes) -> bool:
     """Whether ``head`` starts a tar, possibly compressed (by magic), or not."""
     from longboat.image.layer_tar import _checksum_ok
 
-    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" \
-            or head[:4] == b"\x28\xb5\x2f\xfd":
+    if _compressed(head):
         return True
     return len(head) >= 512 and _checksum_ok(head[:512])
 
 
+def _compressed(head: bytes) -> bool:
+    return head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" \
+        or head[:4] == b"\x28\xb5\x2f\xfd"
+
+
 class BuildContext:
     """A received context under ``DIR/context`` (DIR private, 0700), removed by
-    :meth:`close`. ``dockerfile`` holds the Dockerfile's text."""
+    :meth:`close`. ``dockerfile`` holds the Dockerfile's text.
 
-    def __init__(self, tmpdir: str, size_hint: int | None = None) -> None:
-        if size_hint is not None and size_hint <= MEMORY_CONTEXT and _shm_usable():
+    Only a plain (uncompressed) body of at most :data:`MEMORY_CONTEXT` bytes goes to
+    SHM: its files cannot take more than the body's size there (tar's sparse members
+    are refused, hard links take no room). A compressed body of that size could expand
+    to gigabytes of memory, so it is received on disk like a large one."""
+
+    def __init__(self, tmpdir: str, size_hint: int | None = None, *,
+                 head: bytes = b"") -> None:
+        if size_hint is not None and size_hint <= MEMORY_CONTEXT and \
+                not _compressed(head) and _shm_usable():
             tmpdir = SHM     # a small context lives in memory: no disk writes to wait on
         self.dir = os.path.join(tmpdir, "longboat-build-" + uuid.uuid4().hex[:16])
         os.mkdir(self.dir, 0o700)
@@ -187,7 +197,26 @@ class BuildContext:
         remove_excluded(self.root, self.ignore)
 
     def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
+
+
+def remove_tree(path: str) -> None:
+    """Remove ``path`` and everything below it, however deep (``shutil.rmtree``
+    recurses one frame per level and gives up at Python's recursion limit), never
+    following a symlink; silent when it is gone."""
+    from longboat.image.layer_paths import rmtree
+
+    parent, name = os.path.split(path.rstrip("/"))
+    try:
+        parent_fd = os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        rmtree(parent_fd, name)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(parent_fd)
 
 
 def remove_excluded(root: str, matcher: dockerignore.Matcher) -> None:
@@ -199,29 +228,35 @@ def remove_excluded(root: str, matcher: dockerignore.Matcher) -> None:
         os.close(top)
 
 
-def _prune(dir_fd: int, prefix: str, matcher: dockerignore.Matcher) -> None:
-    from longboat.image.layer_paths import rmtree
+def _prune(top: int, prefix: str, matcher: dockerignore.Matcher) -> None:
+    """Iterative (any depth), one descriptor open at a time; directories are opened from
+    ``top`` with no symlink allowed on the way."""
+    from longboat.image.layer_paths import REAL_DIRS_ONLY, openat2, rmtree
 
-    for entry in sorted(os.listdir(dir_fd)):
-        path = prefix + entry
-        st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
-        is_dir = stat.S_ISDIR(st.st_mode)
-        if matcher.excluded(path):
-            if is_dir and matcher.may_have_exceptions_below(path):
-                pass    # descend: something below may be kept
-            elif is_dir:
-                rmtree(dir_fd, entry)
-                continue
-            else:
-                os.unlink(entry, dir_fd=dir_fd)
-                continue
-        if is_dir:
-            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         dir_fd=dir_fd)
-            try:
-                _prune(fd, path + "/", matcher)
-            finally:
-                os.close(fd)
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        dir_fd = openat2(top, rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                         REAL_DIRS_ONLY) if rel else top
+        try:
+            for entry in sorted(os.listdir(dir_fd)):
+                path = prefix + (f"{rel}/" if rel else "") + entry
+                st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if matcher.excluded(path):
+                    if is_dir and matcher.may_have_exceptions_below(path):
+                        pass    # descend: something below may be kept
+                    elif is_dir:
+                        rmtree(dir_fd, entry)
+                        continue
+                    else:
+                        os.unlink(entry, dir_fd=dir_fd)
+                        continue
+                if is_dir:
+                    stack.append(f"{rel}/{entry}" if rel else entry)
+        finally:
+            if dir_fd != top:
+                os.close(dir_fd)
 
 
 def open_context_root(path: str) -> int:

@@ -185,14 +185,30 @@ def _hash_host_file(digest: hashlib._Hash, path: str) -> None:
 
 def _hash_entry(digest: hashlib._Hash, root_fd: int, path: str, rel: str, *,
                 follow: bool) -> None:
+    """Hash ``path`` (followed within the root when ``follow``) and, for a directory,
+    everything below it in sorted order, without following symlinks. Iterative: a tree
+    of any depth is one stack of names, not one Python frame per level."""
+    stack = [(path, rel, follow)]
+    while stack:
+        path, rel, follow = stack.pop()
+        names = _hash_one(digest, root_fd, path, rel, follow=follow)
+        stack.extend((posixpath.join(path, name), posixpath.join(rel, name), False)
+                     for name in reversed(names))
+
+
+def _hash_one(digest: hashlib._Hash, root_fd: int, path: str, rel: str, *,
+              follow: bool) -> list[str]:
+    """Hash one entry; a directory's sorted names."""
     if follow:
-        fd = fs.open_in_root(root_fd, path, libc.O_PATH)
+        pfd = fs.open_in_root(root_fd, path, libc.O_PATH)
     else:
-        fd = fs.open_nofollow_in_root(root_fd, path)
+        pfd = fs.open_nofollow_in_root(root_fd, path)
     try:
-        st = os.fstat(fd)
+        st = os.fstat(pfd)
+        # read what was checked, through its O_PATH descriptor: never a device or FIFO
+        fd = os.open(fs.fd_path(pfd), _READ_FOLLOW) if stat.S_ISREG(st.st_mode) else -1
     finally:
-        os.close(fd)
+        os.close(pfd)
     mode = st.st_mode
     link = ""
     if stat.S_ISLNK(mode):
@@ -205,9 +221,7 @@ def _hash_entry(digest: hashlib._Hash, root_fd: int, path: str, rel: str, *,
     size = st.st_size if stat.S_ISREG(mode) else 0
     digest.update(f"{rel}\0{stat.S_IFMT(mode)}\0{mode & 0o7777:o}\0{st.st_uid}\0"
                   f"{st.st_gid}\0{size}\0{link}\n".encode())
-    if stat.S_ISREG(mode):
-        fd = fs.open_in_root(root_fd, path, _READ_FOLLOW) if follow else \
-            fs.open_nofollow_in_root(root_fd, path, _READ)
+    if fd >= 0:
         try:
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
@@ -216,12 +230,10 @@ def _hash_entry(digest: hashlib._Hash, root_fd: int, path: str, rel: str, *,
     elif stat.S_ISDIR(mode):
         fd = fs.open_in_root(root_fd, path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            names = sorted(os.listdir(fd))
+            return sorted(os.listdir(fd))
         finally:
             os.close(fd)
-        for name in names:
-            _hash_entry(digest, root_fd, posixpath.join(path, name),
-                        posixpath.join(rel, name), follow=False)
+    return []
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -307,7 +319,7 @@ class Writer:
             os.close(fd)
 
     def _one(self, source: Source) -> None:
-        from longboat.build.archives import extract_archive
+        from longboat.build.archives import extract_archive, open_regular
 
         plan = self.plan
         if source.archive:
@@ -338,9 +350,11 @@ class Writer:
             parent, name = posixpath.dirname(plan.dest), posixpath.basename(plan.dest)
         if not name:
             raise BuildError(f"cannot copy {source.path} to {plan.dest}")
+        if not stat.S_ISREG(source.st.st_mode):
+            raise BuildError(f"cannot copy {source.path}: not a regular file")
         parent_fd = self._makedirs(parent)
         try:
-            src = fs.open_in_root(source.root_fd, source.path, _READ_FOLLOW)
+            src = open_regular(source.root_fd, source.path)
             try:
                 self._file_from_fd(src, os.fstat(src), parent_fd, name)
             finally:
@@ -412,11 +426,40 @@ class Writer:
         finally:
             os.close(fd)
 
-    def _children(self, src_dir: int, dest_dir: int, dest_path: str) -> None:
-        for name in sorted(os.listdir(src_dir)):
-            self._entry(src_dir, name, dest_dir, posixpath.join(dest_path, name))
+    def _children(self, src_top: int, dest_top: int, dest_path: str) -> None:
+        """Copy the content of directory ``src_top`` into ``dest_top``. Iterative, with
+        one pair of descriptors open at a time: a directory below the tops is opened
+        from its top with no symlink allowed on the way (both trees are walked, or
+        made, by this copy), so a tree of any depth costs neither Python frames nor
+        descriptors per level."""
+        from longboat.image.layer_paths import REAL_DIRS_ONLY
+        from longboat.image.layer_paths import openat2 as beneath
 
-    def _entry(self, src_dir: int, name: str, dest_dir: int, dest_path: str) -> None:
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            src, dest = src_top, dest_top
+            try:
+                if rel:
+                    src = beneath(src_top, rel, _DIR, REAL_DIRS_ONLY)
+                    dest = beneath(dest_top, rel, _DIR, REAL_DIRS_ONLY)
+                subdirs = [posixpath.join(rel, name) for name in sorted(os.listdir(src))
+                           if self._entry(src, name, dest,
+                                          posixpath.join(dest_path, rel, name))]
+            except OSError as exc:
+                if exc.errno == errno.ENAMETOOLONG:
+                    raise BuildError(f"cannot copy to {dest_path}/{rel}: the path is too "
+                                     "long") from None
+                raise
+            finally:
+                if src != src_top:
+                    os.close(src)
+                if dest != dest_top:
+                    os.close(dest)
+            stack.extend(reversed(subdirs))
+
+    def _entry(self, src_dir: int, name: str, dest_dir: int, dest_path: str) -> bool:
+        """Copy one entry; True for a directory, whose content is still to be copied."""
         st = os.stat(name, dir_fd=src_dir, follow_symlinks=False)
         mode = st.st_mode
         uid, gid = self._owner(st)
@@ -427,14 +470,10 @@ class Writer:
             try:
                 os.fchown(new, uid, gid)
                 os.fchmod(new, self._mode(st))
-                src = os.open(name, _DIR, dir_fd=src_dir)
-                try:
-                    self._children(src, new, dest_path)
-                finally:
-                    os.close(src)
             finally:
                 os.close(new)
             self.dir_times.append((dest_path, st.st_mtime_ns))
+            return True
         elif stat.S_ISREG(mode):
             src = os.open(name, _READ, dir_fd=src_dir)
             try:
@@ -453,6 +492,7 @@ class Writer:
             os.mknod(name, mode, st.st_rdev, dir_fd=dest_dir)
             os.chown(name, uid, gid, dir_fd=dest_dir, follow_symlinks=False)
         # sockets are skipped, as Docker's archiver does
+        return False
 
 
 def _copy_data(src: int, dst: int, size: int) -> None:

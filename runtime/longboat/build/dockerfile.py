@@ -38,7 +38,7 @@ class Node:
             return None
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):   # "[[[[..." nested past the decoder's limit
             return None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value

@@ -1,14 +1,19 @@
 """The filesystem side of a step without a container: a writable snapshot over the
 stage's image, mounted on a private directory for the step's work (COPY, ADD,
 WORKDIR), its upper directory turned into the step's layer; and read-only mounts of
-other images (``COPY --from``). Every mount and snapshot goes away whatever happens."""
+other images (``COPY --from``). Every mount and snapshot goes away whatever happens.
+
+The builder's own mounts are ``nodev,nosuid``: it reads files of untrusted images
+(``/etc/passwd`` for ``--chown``, ``COPY --from`` sources), and opening a device node
+from an image must never reach the host's device. Device nodes are still copied
+(mknod), as Docker copies them."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 
-from longboat.linux import fs
+from longboat.linux import fs, libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +43,15 @@ def layer_from_upper(builder: Builder, upper: str) -> Layer | None:
     return {"mediaType": OCI_LAYER, "size": result.size, "digest": digest}, result.diff_id
 
 
+def _harden(target: str, *, readonly: bool) -> None:
+    """Make the mount on ``target`` nodev and nosuid (a bind remount changes only the
+    mount point's flags)."""
+    flags = libc.MS_REMOUNT | libc.MS_BIND | libc.MS_NODEV | libc.MS_NOSUID
+    if readonly:
+        flags |= libc.MS_RDONLY
+    libc.mount(None, target, None, flags)
+
+
 @contextlib.contextmanager
 def mounted(builder: Builder, image: Image | None, *, readonly: bool) -> Iterator[
         tuple[int, str]]:
@@ -53,6 +67,7 @@ def mounted(builder: Builder, image: Image | None, *, readonly: bool) -> Iterato
         try:
             snapshots.mounts(key).mount(target)
             try:
+                _harden(target, readonly=readonly)
                 root_fd = fs.open_root(target)
                 try:
                     yield root_fd, key
@@ -80,6 +95,7 @@ def change_files(builder: Builder, image: Image | None,
         try:
             snapshots.mounts(key).mount(target)
             try:
+                _harden(target, readonly=False)
                 root_fd = fs.open_root(target)
                 try:
                     work(root_fd)

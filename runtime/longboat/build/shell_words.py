@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _NAME = _NAME_START | frozenset("0123456789")
 _SPECIAL = frozenset("0123456789@*#?-$!")
+#: ``${A:-${B:-...}}`` deeper than this is refused (each level is a Python frame)
+MAX_NESTING = 100
 
 
 class _Lexer:
@@ -28,6 +30,7 @@ class _Lexer:
         self.env = env
         self.escape = escape
         self.missing = missing
+        self.depth = 0
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -167,7 +170,12 @@ class _Lexer:
             modifier = self.next()
             saved = self.missing
             self.missing = None     # the word's own variables do not count when unused
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise BuildError(f"substitutions nested more than {MAX_NESTING} deep: "
+                                 f"{self.text[:80]}...")
             parts = self.words(stop="}")
+            self.depth -= 1
             self.missing = saved
             word = "".join(p for p, _ in parts)
             value = self.env.get(name, "")

@@ -312,7 +312,8 @@ class _CopyJob:
                     if stat.S_ISREG(source.st.st_mode) and is_archive(root_fd, source.path):
                         source.archive = True
                 if urls:
-                    self.downloads = os.path.join(b.context.dir, "downloads-" + b.new_key())
+                    # on disk, never in the context's directory (which may be in SHM)
+                    self.downloads = os.path.join(b.engine.tmpdir(), "downloads-" + b.new_key())
                     os.mkdir(self.downloads, 0o700)
                     self.stack.callback(shutil.rmtree, self.downloads, True)
                 for url in urls:

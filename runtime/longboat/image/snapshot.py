@@ -42,7 +42,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -102,30 +101,62 @@ def _syncfs(fd: int) -> None:
 
 def _disk_usage(path: str) -> int:
     """Bytes allocated below ``path``, each inode once (hardlinks), symlinks not followed."""
+    # Iterative, directories opened from the top with no symlink on the way (os.walk
+    # recurses one frame per level: a layer 1000 directories deep stopped it).
+    from longboat.image.layer_paths import REAL_DIRS_ONLY, openat2
+
     seen: set[tuple[int, int]] = set()
     total = 0
-    for top, dirs, files in os.walk(path):
-        for name in dirs + files:
+    top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        stack = [""]
+        while stack:
+            rel = stack.pop()
             try:
-                st = os.lstat(os.path.join(top, name))
+                fd = openat2(top, rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                             REAL_DIRS_ONLY) if rel else top
             except FileNotFoundError:
                 continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_blocks * 512
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(f"{rel}/{entry.name}" if rel else entry.name)
+                        if (st.st_dev, st.st_ino) in seen:
+                            continue
+                        seen.add((st.st_dev, st.st_ino))
+                        total += st.st_blocks * 512
+            finally:
+                if fd != top:
+                    os.close(fd)
+    finally:
+        os.close(top)
     return total
 
 
 def _rmtree(path: str) -> None:
-    # shutil.rmtree walks with directory descriptors and never follows a symlink out.
-    def failed(func: Callable[..., Any], where: str, info: Any) -> None:
-        exc = info[1]
-        if isinstance(exc, FileNotFoundError):
-            return
-        raise SystemFault(f"removing {where}: {exc}") from exc
+    # Iterative and never following a symlink (shutil.rmtree recurses one frame per
+    # level: a tree 1000 deep, which any container or build context can make, stopped it
+    # at Python's recursion limit and leaked the snapshot).
+    from longboat.image.layer_paths import rmtree
 
-    shutil.rmtree(path, onerror=failed)
+    parent, name = os.path.split(path.rstrip("/"))
+    try:
+        parent_fd = os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        rmtree(parent_fd, name)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SystemFault(f"removing {path}: {exc.strerror}") from exc
+    finally:
+        os.close(parent_fd)
 
 
 def _in_directory(directory: str, work: Callable[[], None]) -> None:
