@@ -191,7 +191,7 @@ def test_create_request_puts_ranges_gateways_and_aux_with_their_subnets() -> Non
 
 
 @pytest.mark.parametrize(("words", "message"), [
-    (["--gateway", "10.0.0.1"], "need a subnet"),
+    (["--gateway", "10.0.0.1"], "must have a corresponding subnet"),
     (["--subnet", "10.0.0.0/8", "--subnet", "10.1.0.0/16"], "overlapping"),
     (["--subnet", "10.0.0.0/24", "--gateway", "10.9.0.1"], "no matching subnet for gateway"),
     (["--subnet", "10.0.0.0/24", "--ip-range", "10.0.0.0/25", "--subnet", "10.1.0.0/24",

@@ -41,3 +41,22 @@ def test_what_stays_allowed() -> None:
     endpoints = body("--network", "app", "--network-alias", "x", "--link", "web:w",
                      "busybox")["NetworkingConfig"]["EndpointsConfig"]
     assert endpoints == {"app": {"Aliases": ["x"], "Links": ["web:w"]}}
+
+
+def test_network_create_options_as_dockers_map_flags() -> None:
+    from longboat.cli import networks
+    from longboat.cli.main import CommandError, UsageError
+
+    def request(*words: str) -> dict[str, Any]:
+        args = build_parser("network").parse_args(["network", "create", *words, "n"])
+        out: dict[str, Any] = networks.create_request(args)
+        return out
+
+    # -o KEY alone is KEY="" (docker's MapOpts), --driver-opt of connect stays strict
+    assert request("-o", "flag", "--ipam-opt", "x")["Options"] == {"flag": ""}
+    assert request("--ipam-opt", "x")["IPAM"]["Options"] == {"x": ""}
+    with pytest.raises(CommandError, match=r"^every ip-range or gateway must have a "
+                                           r"corresponding subnet$"):
+        request("--ip-range", "10.0.0.0/25")
+    with pytest.raises(UsageError, match="is not a key=value pair"):
+        networks._pairs(["x"], "--driver-opt")

@@ -28,11 +28,13 @@ def _daemon_error(exc: APIError) -> str:
     return f"Error response from daemon: {exc.message}"
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
+def _pairs(items: list[str], flag: str, *, strict: bool = True) -> dict[str, str]:
+    """KEY=VALUE items; without ``strict`` a lone KEY is KEY="" (docker's MapOpts, as
+    for ``-o``, ``--ipam-opt`` and ``--aux-address``)."""
     out: dict[str, str] = {}
     for item in items:
         key, eq, value = item.partition("=")
-        if not eq:
+        if not eq and strict:
             raise UsageError(f'invalid argument "{item}" for "{flag}" flag: '
                              f"{item} is not a key=value pair")
         out[key] = value
@@ -73,8 +75,8 @@ def ipam_configs(subnets: list[str], ranges: list[str], gateways: list[str],
     the --subnet that holds it."""
     if not subnets:
         if ranges or gateways or aux:
-            raise CommandError("invalid arguments: ip-range, gateway and aux-address need "
-                               "a subnet (--subnet)")
+            raise CommandError("every ip-range or gateway must have a corresponding "
+                               "subnet")
         return []
     if len(subnets) < len(ranges) or len(subnets) < len(gateways):
         raise CommandError("take a look at the network documentation for more information "
@@ -121,13 +123,14 @@ def create_request(a: Any) -> dict[str, Any]:
         "EnableIPv6": a.ipv6,
         "IPAM": {"Driver": a.ipam_driver,
                  "Config": ipam_configs(a.subnet, a.ip_range, a.gateway,
-                                        _pairs(a.aux_address, "--aux-address")),
-                 "Options": _pairs(a.ipam_opt, "--ipam-opt")},
+                                        _pairs(a.aux_address, "--aux-address",
+                                               strict=False)),
+                 "Options": _pairs(a.ipam_opt, "--ipam-opt", strict=False)},
         "Internal": a.internal,
         "Attachable": a.attachable,
         "Ingress": a.ingress,
         "ConfigOnly": a.config_only,
-        "Options": _pairs(a.opt, "--opt"),
+        "Options": _pairs(a.opt, "--opt", strict=False),
         "Labels": _labels(a.label),
     }
     if a.config_from:

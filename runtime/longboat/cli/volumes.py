@@ -31,6 +31,8 @@ def add_volume_commands(sub: Any) -> None:
         parser: argparse.ArgumentParser = parent.add_parser(
             name, help=text, description=text, aliases=list(aliases))
         parser.set_defaults(handler=H + handler if handler else "")
+        if aliases:
+            parser.aliases = [name, *aliases]         # type: ignore[attr-defined]
         return parser
 
     group = cmd(sub, "volume", "", "Manage volumes")
@@ -40,11 +42,14 @@ def add_volume_commands(sub: Any) -> None:
     volume_sub = group.add_subparsers(dest="subcommand", metavar="COMMAND",
                                       parser_class=Parser)
     p = cmd(volume_sub, "create", "create", "Create a volume")
-    p.add_argument("-d", "--driver", default="local", help="specify volume driver name")
+    p.add_argument("-d", "--driver", default="local",
+                   help='specify volume driver name (default "local")')
     p.add_argument("--label", action="append", default=[], help="set metadata for a volume")
     p.add_argument("-o", "--opt", action="append", default=[],
                    help="set driver specific options")
-    p.add_argument("--name", dest="name_flag", help="specify volume name")
+    from argparse import SUPPRESS
+
+    p.add_argument("--name", dest="name_flag", help=SUPPRESS)   # hidden, as docker's
     p.add_argument("name", nargs="?", metavar="VOLUME")
     p = cmd(volume_sub, "ls", "ls", "List volumes", aliases=("list",))
     p.add_argument("-f", "--filter", action="append", default=[],
