@@ -52,6 +52,9 @@ def test_containers_get_ipv6_addresses(engine: Longboatd, web: dict[str, Any]) -
     assert "fd00:5a:20::2/64" in addresses
     routes = engine.docker("exec", "lbq-web6", "ip", "-6", "route").stdout
     assert "default via fd00:5a:20::1" in routes
+    # the published port shows for both IP versions, as Docker 20.10 shows it
+    assert web["NetworkSettings"]["Ports"] == {"80/tcp": [
+        {"HostIp": "0.0.0.0", "HostPort": "18086"}, {"HostIp": "::", "HostPort": "18086"}]}
 
 
 def test_tcp_over_ipv6_between_containers_by_name(engine: Longboatd,

@@ -7,6 +7,7 @@ What differs by nature (ids, timestamps, MACs, sandbox paths) is normalised away
 from __future__ import annotations
 
 import json
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,9 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
         with tarfile.open(image, "w") as tar:
             tar.add(rootfs_template, arcname=".")
         daemon.docker("import", str(image), "bb:0")
+        # lo up in its namespace, as on a host (dockerd checks IPv6 on ::1)
+        subprocess.run(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", "ip", "link", "set",
+                        "lo", "up"], check=True)
         yield daemon
 
 
@@ -71,14 +75,18 @@ def _settings_shape(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _both(dockerd: Dockerd, engine: Longboatd, *args: str) -> list[str]:
-    return [dockerd.docker(*args).stdout.decode(), engine.docker(*args).stdout]
+    """The same command by the same (Debian's 20.10) client against both engines."""
+    return [dockerd.docker(*args).stdout.decode(), dockerd.docker(
+        *args, env={**dockerd.env, "DOCKER_HOST": engine.host,
+                    "DOCKER_CONFIG": str(engine.workdir / "docker-config")}).stdout.decode()]
 
 
 @pytest.mark.parametrize("flags,run", [
     (NETWORK, ["--network-alias", "lbqdb", "--ip", "10.215.8.10"]),
     (DUAL, ["--network-alias", "lbqdb", "--ip", "10.215.9.10", "--ip6", "fd00:5a:9::10"]),
     (PLAIN, ["--network-alias", "lbqdb"]),
-], ids=["every-option", "dual-stack", "plain"])
+    (DUAL, ["-p", "18095:80", "-p", "18096:81/udp", "--expose", "82"]),
+], ids=["every-option", "dual-stack", "plain", "published"])
 def test_network_and_endpoint_inspect_match_docker(dockerd: Dockerd, engine: Longboatd,
                                                    flags: list[str], run: list[str]
                                                    ) -> None:
@@ -93,6 +101,11 @@ def test_network_and_endpoint_inspect_match_docker(dockerd: Dockerd, engine: Lon
                                                         "lbq-c"))
         assert _settings_shape(ours) == _settings_shape(theirs)
         assert ours["HostConfig"]["NetworkMode"] == theirs["HostConfig"]["NetworkMode"]
+        theirs_ports, ours_ports = _both(dockerd, engine, "ps", "--filter", "name=lbq-c",
+                                         "--format", "{{.Ports}}")
+        assert ours_ports == theirs_ports
+        theirs_ports, ours_ports = _both(dockerd, engine, "port", "lbq-c")
+        assert ours_ports == theirs_ports
     finally:
         for docker in (dockerd.docker, engine.docker):
             try:

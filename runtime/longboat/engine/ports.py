@@ -155,16 +155,34 @@ def allocate(asked: list[dict[str, Any]], taken: list[dict[str, Any]]
     return given
 
 
-def inspect_view(published: list[dict[str, Any]], exposed: Iterable[str]
-                 ) -> dict[str, Any]:
-    """``NetworkSettings.Ports``: ``{"80/tcp": [{"HostIp", "HostPort"}], "90/tcp": None}``."""
+def inspect_view(published: list[dict[str, Any]], exposed: Iterable[str], *,
+                 ipv6: bool = False) -> dict[str, Any]:
+    """``NetworkSettings.Ports``: ``{"80/tcp": [{"HostIp", "HostPort"}], "90/tcp": None}``.
+
+    With ``ipv6`` (the container has an IPv6 address), a binding to no address in
+    particular shows twice, as ``0.0.0.0`` and ``::``, as Docker 20.10 shows it on a host
+    that can listen on IPv6: the port is DNATed over both versions."""
     view: dict[str, Any] = {key: None for key in exposed}
+    both = ipv6 and ipv6_listenable()
     for p in published:
         key = f"{p['container_port']}/{p['proto']}"
         entries = view.get(key) or []
         entries.append({"HostIp": p["host_ip"] or "0.0.0.0", "HostPort": str(p["host_port"])})
+        if both and not p["host_ip"]:
+            entries.append({"HostIp": "::", "HostPort": str(p["host_port"])})
         view[key] = entries
     return view
+
+
+def ipv6_listenable() -> bool:
+    """Whether the calling thread's namespace can listen on ``[::1]`` (Docker's
+    ``IsV6Listenable``)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def summary_view(published: list[dict[str, Any]], exposed: Iterable[str]
