@@ -6,7 +6,7 @@ import os
 import sys
 
 from longboat.cli.main import CommandError, Context, UsageError
-from longboat.errors import LongboatError
+from longboat.errors import LongboatError, NotFound
 from longboat.lab import plan, record
 from longboat.lab.progress import Progress
 
@@ -19,7 +19,15 @@ def _lab(ctx: Context) -> record.Record:
     try:
         return record.load(ctx.args.name)
     except LongboatError as exc:
-        raise CommandError(exc.message) from None
+        raise CommandError(exc.message + _hint(ctx.args.name)) from None
+
+
+def _hint(name: str) -> str:
+    """What to do about a lab that is not there."""
+    if record.names():
+        return " ('longboat lab ls' lists the labs)"
+    flag = "" if name == plan.DEFAULT_NAME else f" --name {name}"
+    return f" ('longboat lab up{flag}' makes it)"
 
 
 def up(ctx: Context) -> int:
@@ -29,8 +37,7 @@ def up(ctx: Context) -> int:
     try:
         rec = make(a.name, a.nodes, a.subnet, _progress(ctx))
     except LongboatError as exc:
-        raise CommandError(f"lab up: {exc.message}\n(what was made stays recorded: "
-                           f"'longboat lab down --name {a.name}' removes it)") from None
+        raise CommandError(f"lab up: {exc.message}" + _made_hint(a.name)) from None
     lab = rec.lab
     if not a.quiet:
         ctx.out.write(f"lab {lab.name} is up: {lab.count} node{'s' if lab.count > 1 else ''} "
@@ -40,13 +47,27 @@ def up(ctx: Context) -> int:
     return 0
 
 
+def _made_hint(name: str) -> str:
+    """After a failed ``up``: how to remove what it made (nothing when it made nothing:
+    a refused name, subnet or size)."""
+    try:
+        failed = record.load(name).status == "failed"
+    except LongboatError:
+        failed = False
+    if not failed:
+        return ""
+    return (f"\n(what was made stays recorded: 'longboat lab down --name {name}' removes "
+            "it, 'longboat lab up' again completes it)")
+
+
 def down(ctx: Context) -> int:
     from longboat.lab.down import down as remove
 
     try:
         remove(ctx.args.name, _progress(ctx), purge=ctx.args.purge)
     except LongboatError as exc:
-        raise CommandError(f"lab down: {exc.message}") from None
+        hint = _hint(ctx.args.name) if isinstance(exc, NotFound) else ""
+        raise CommandError(f"lab down: {exc.message}{hint}") from None
     return 0
 
 

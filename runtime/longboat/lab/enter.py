@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 from longboat.lab import cgroups, namespaces, plan
 
@@ -20,6 +21,11 @@ def environment(node: plan.Node) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROP}
     env["HOSTNAME"] = node.name
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    # this installation's longboat last: `lab exec N -- longboat ps` works from a
+    # virtual environment that is not activated too
+    here = os.path.dirname(sys.executable)
+    if here not in env["PATH"].split(os.pathsep):
+        env["PATH"] += os.pathsep + here
     return env
 
 
