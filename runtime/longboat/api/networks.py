@@ -5,6 +5,8 @@ kernel (bridges, nftables) runs in the executor, off the event loop."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import re
 
 from longboat.api.containers import _filters
 from longboat.api.http import Request, Response
@@ -57,6 +59,64 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
+#: what nftables' renderer takes as an interface name, and the kernel too
+_BRIDGE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def _checked_address(value: Any, field: str, *, cidr: bool = False) -> None:
+    """An address or CIDR as Docker's net.ParseIP/ParseCIDR take it: no IPv6 zone
+    (``%scope``; Python's ipaddress keeps any text there, and it would reach the
+    firewall's script)."""
+    if value is None or value == "":
+        return
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} must be a string")
+    if "%" in value:
+        raise InvalidArgument(f"invalid {field} {value!r}: an IPv6 zone (%...) is not "
+                              "allowed")
+    try:
+        if cidr:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        kind = "CIDR address" if cidr else "IP address"
+        raise InvalidArgument(f"invalid {kind} in {field}: {value!r}") from None
+
+
+def _checked_create(body: dict[str, Any]) -> None:
+    """What reaches the kernel or the nftables script, checked before the engine sees
+    it (the engine stores a network before its firewall is applied: a value the
+    renderer refuses would make every later apply fail)."""
+    options = body.get("Options")
+    if isinstance(options, dict):
+        bridge = options.get(BRIDGE_NAME_OPTION)
+        if bridge and (not isinstance(bridge, str) or not _BRIDGE_NAME.fullmatch(bridge)
+                       or bridge in (".", "..")):
+            raise InvalidArgument(f"invalid bridge name {bridge!r} ({BRIDGE_NAME_OPTION}): "
+                                  "1 to 15 of A-Z a-z 0-9 _ . -")
+    ipam = body.get("IPAM")
+    configs = ipam.get("Config") if isinstance(ipam, dict) else None
+    for config in configs if isinstance(configs, list) else []:
+        if not isinstance(config, dict):
+            continue
+        for key in ("Subnet", "IPRange", "Gateway"):
+            _checked_address(config.get(key), f"IPAM.Config.{key}", cidr=key != "Gateway")
+        aux = config.get("AuxiliaryAddresses")
+        for name, value in (aux.items() if isinstance(aux, dict) else []):
+            _checked_address(value, f"auxiliary address {name}")
+
+
+def _checked_endpoint(endpoint: dict[str, Any]) -> None:
+    ipam = endpoint.get("IPAMConfig")
+    if isinstance(ipam, dict):
+        for key in ("IPv4Address", "IPv6Address"):
+            _checked_address(ipam.get(key), key)
+        for value in ipam.get("LinkLocalIPs") or []:
+            _checked_address(value, "LinkLocalIPs")
+
+
 def _container_ref(body: dict[str, Any]) -> str:
     container = body.get("Container")
     if not isinstance(container, str) or not container:
@@ -80,6 +140,7 @@ def register(router: Router, engine: Engine) -> None:
 
     async def create(request: Request) -> Response:
         body = await _body(request)
+        _checked_create(body)
         created = await _blocking(engine.networks.create, body)
         return Response.json(created, 201)
 
@@ -92,6 +153,7 @@ def register(router: Router, engine: Engine) -> None:
         endpoint = body.get("EndpointConfig") or {}
         if not isinstance(endpoint, dict):
             raise InvalidArgument("EndpointConfig must be an object")
+        _checked_endpoint(endpoint)
         await engine.networks.connect(request.params["id"], _container_ref(body), endpoint)
         return Response(200)
 

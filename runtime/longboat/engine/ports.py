@@ -69,7 +69,7 @@ def wanted(host_config: dict[str, Any], exposed: Iterable[str]) -> list[dict[str
             host_ip = entry.get("HostIp") or ""
             if host_ip:
                 try:
-                    ipaddress.ip_address(host_ip)
+                    ipaddress.ip_address(host_ip if "%" not in host_ip else "")  # no zone
                 except ValueError:
                     raise InvalidArgument(f"invalid host IP {host_ip!r} for port {key}"
                                           ) from None

@@ -36,6 +36,8 @@ def default_pools() -> Iterator[ipaddress.IPv4Network]:
 
 def _network(text: str, field: str) -> Network:
     try:
+        if "%" in text:   # an IPv6 zone: ipaddress keeps any text there (not Docker's)
+            raise ValueError(text)
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise InvalidArgument(f"invalid {field} {text!r}: expected CIDR, e.g. "
@@ -44,6 +46,8 @@ def _network(text: str, field: str) -> Network:
 
 def _address(text: str, field: str) -> Address:
     try:
+        if "%" in text:   # an IPv6 zone: ipaddress keeps any text there (not Docker's)
+            raise ValueError(text)
         return ipaddress.ip_address(text)
     except ValueError:
         raise InvalidArgument(f"invalid {field} {text!r}: expected an IP address") from None
