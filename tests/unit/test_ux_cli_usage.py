@@ -118,3 +118,12 @@ Options:
     out = run(capsys, "run", "--help")[1]
     assert "\nUsage:  longboat run [OPTIONS] IMAGE [COMMAND [ARG...]]\n" in out
     assert "  -h, --hostname string" in out and "--help" not in out
+
+
+def test_system_service_needs_its_action(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "system", "service")
+    assert code == 1
+    assert err.startswith('"longboat system service" requires at least 1 argument.\n'
+                          "See 'longboat system service --help'.\n\nUsage:  longboat system "
+                          "service [OPTIONS] {start|stop|status|restart} "
+                          "[-- LONGBOATD-FLAGS]\n")

@@ -442,7 +442,8 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     system_sub = system.add_subparsers(dest="subcommand", metavar="COMMAND",
                                        parser_class=Parser)
     p = _cmd(system_sub, "df", "longboat.cli.system:df", "Show Longboat disk usage")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show detailed information on space usage")
     _format(p)
     p = _cmd(system_sub, "prune", "longboat.cli.system:prune", "Remove unused data")
     p.add_argument("-a", "--all", action="store_true", help="remove all unused images, "

@@ -187,7 +187,8 @@ def missing_arguments(parser: argparse.ArgumentParser, message: str) -> bool:
     """Is argparse's "the following arguments are required: ..." about positional
     arguments only (a wrong count, for docker), not about a required option?"""
     missing = message.partition("the following arguments are required: ")[2]
-    names = {_metavar(a) for a in _positionals(parser)}
+    names = {n for a in _positionals(parser) for n in (_metavar(a), a.metavar, a.dest)
+             if n}
     return bool(missing) and all(m in names for m in missing.split(", "))
 
 
