@@ -41,6 +41,11 @@ def register(router: Router, engine: Engine) -> None:
 
     async def list_containers(request: Request) -> Response:
         filters = _filters(request)
+        from longboat.engine.health import STATUSES
+
+        for value in filters.get("health", []):
+            if value not in STATUSES:
+                raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         limit = int(request.arg("limit") or -1)
         show_all = request.flag("all") or limit > 0   # as Docker: a limit implies all
         with_size = request.flag("size")
@@ -119,6 +124,10 @@ def register(router: Router, engine: Engine) -> None:
         container = containers.get(request.params["id"])
         await engine.monitor.call("pause" if paused else "resume", id=container.id)
         container.set_state(Paused=paused)
+        if paused:      # no probes in a frozen container; they go on once it thaws
+            engine.health.stop(container.id)
+        else:
+            engine.health.resume(container)
         engine.events.publish("container", "pause" if paused else "unpause", container, {})
         return Response(204)
 
@@ -331,6 +340,11 @@ def _matches(container: Any, filters: dict[str, list[str]]) -> bool:
             return False
         if key == "status" and container.state["Status"] not in values:
             return False
+        if key == "health":
+            from longboat.engine.health import filter_status
+
+            if filter_status(container.state) not in values:
+                return False
         if key == "exited" and (container.running or
                                 str(container.state["ExitCode"]) not in values):
             return False

@@ -41,6 +41,16 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     add("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
     add("-e", "--env", **many, help="set environment variables")
     add("--env-file", **many, help="read in a file of environment variables")
+    add("--health-cmd", help="command to run to check health")
+    add("--health-interval", help="time between running the check (ms|s|m|h) (default 0s)")
+    add("--health-retries", type=int, default=0,
+        help="consecutive failures needed to report unhealthy")
+    add("--health-start-period", help="start period for the container to initialize "
+        "before starting health-retries countdown (ms|s|m|h) (default 0s)")
+    add("--health-timeout", help="maximum time to allow one check to run (ms|s|m|h) "
+                                 "(default 0s)")
+    add("--no-healthcheck", action="store_true",
+        help="disable any container-specified HEALTHCHECK")
     add("-h", "--hostname", help="container host name")
     add("--init", action="store_true",
         help="run an init inside the container that forwards signals and reaps processes")

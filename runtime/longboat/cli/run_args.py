@@ -347,6 +347,49 @@ def mount(text: str) -> dict[str, Any]:
     return spec
 
 
+def go_duration_ns(text: str | None, flag: str) -> int:
+    """Go's ``time.ParseDuration`` (as docker's duration flags), in nanoseconds."""
+    if not text or text in ("0", "+0", "-0"):
+        return 0
+    units = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+             "m": 60_000_000_000, "h": 3_600_000_000_000}
+    match = re.fullmatch(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|ms|s|m|h))+)", text)
+    if not match:
+        raise ArgumentError(f'invalid argument "{text}" for "{flag}" flag: time: invalid '
+                            f'duration "{text}"')
+    total = sum(float(number) * units[unit] for number, unit in
+                re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)", match.group(2)))
+    return -round(total) if match.group(1) == "-" else round(total)
+
+
+def healthcheck(a: argparse.Namespace) -> dict[str, Any] | None:
+    """Config.Healthcheck as docker's CLI sends it: zero fields left out."""
+    interval = go_duration_ns(a.health_interval, "--health-interval")
+    timeout = go_duration_ns(a.health_timeout, "--health-timeout")
+    start_period = go_duration_ns(a.health_start_period, "--health-start-period")
+    retries = a.health_retries or 0
+    given = bool(a.health_cmd) or bool(interval or timeout or start_period or retries)
+    if a.no_healthcheck:
+        if given:
+            raise ArgumentError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    for value, flag in ((interval, "--health-interval"), (timeout, "--health-timeout"),
+                        (retries, "--health-retries"),
+                        (start_period, "--health-start-period")):
+        if value < 0:
+            raise ArgumentError(f"{flag} cannot be negative")
+    check: dict[str, Any] = {}
+    if a.health_cmd:
+        check["Test"] = ["CMD-SHELL", a.health_cmd]
+    for key, value in (("Interval", interval), ("Timeout", timeout),
+                       ("StartPeriod", start_period), ("Retries", retries)):
+        if value:
+            check[key] = value
+    return check
+
+
 # -- the whole configuration -----------------------------------------------------------------
 def container_config(a: argparse.Namespace, *, detach: bool,
                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -476,4 +519,7 @@ def container_config(a: argparse.Namespace, *, detach: bool,
         config["StopSignal"] = a.stop_signal
     if a.stop_timeout is not None:
         config["StopTimeout"] = a.stop_timeout
+    check = healthcheck(a)
+    if check is not None:
+        config["Healthcheck"] = check
     return config

@@ -141,8 +141,12 @@ def status_text(state: dict[str, Any]) -> str:
     status = state["Status"]
     if status == "created":
         return "Created"
-    if status in ("running", "paused"):
-        return f"Up {ago(state['StartedAt'])}" + (" (Paused)" if status == "paused" else "")
+    if status == "paused":
+        return f"Up {ago(state['StartedAt'])} (Paused)"
+    if status == "running":
+        from longboat.engine.health import status_suffix
+
+        return f"Up {ago(state['StartedAt'])}" + status_suffix(state)
     if status == "restarting":
         return f"Restarting ({state['ExitCode']}) {ago(state['FinishedAt'])} ago"
     return f"Exited ({state['ExitCode']}) {ago(state['FinishedAt'])} ago"
@@ -219,6 +223,9 @@ class Containers:
         if (policy.get("MaximumRetryCount") or 0) and policy.get("Name") != "on-failure":
             raise InvalidArgument(f"maximum retry count cannot be used with restart policy "
                                   f"'{policy.get('Name')}'")
+        from longboat.engine.health import validate as validate_healthcheck
+
+        validate_healthcheck(body.get("Healthcheck"))
         runtime = host_config.get("Runtime") or self.engine.settings.default_runtime
         if runtime not in ("longboat", "runc", "crun"):
             raise InvalidArgument(f"Unknown runtime specified {runtime}")
@@ -318,6 +325,7 @@ class Containers:
                                 StartedAt=now_rfc3339())
             await self.engine.attachments.connect_pending(container)
             await monitor.call("start", id=container.id)
+            self.engine.health.start(container)
         except BaseException as exc:
             container.set_state(Running=False, Restarting=False, Pid=0,
                                 Error=str(getattr(exc, "message", exc)), ExitCode=128)
@@ -355,6 +363,11 @@ class Containers:
             cgroup_parent=self.engine.settings.cgroup_parent,
             data_root=self.engine.settings.data_root)
         spec["root"]["path"] = "rootfs"
+        from longboat.engine import legacy_links
+
+        spec["process"]["env"] = legacy_links.merge(
+            spec["process"]["env"], legacy_links.environment(self.engine, container),
+            tty=bool(container.config.get("Tty")))
         with open(os.path.join(container.bundle, "config.json"), "w") as f:
             json.dump(spec, f)
 
@@ -380,6 +393,7 @@ class Containers:
         if not container.running or int(event.get("pid") or 0) != container.state["Pid"]:
             return    # an exit of an earlier run, or one already handled
         finished = event.get("finished_at")
+        self.engine.health.stop(container.id)
         container.set_state(Running=False, Paused=False, Pid=0,
                             ExitCode=int(event["exit_code"]),
                             OOMKilled=bool(event.get("oom_killed")),
@@ -459,6 +473,7 @@ class Containers:
             process = reply.get("process")
             if process and process.get("running"):
                 self.engine.container_networks.start_dns(container)   # live restore
+                self.engine.health.restore(container)
                 continue
             # the monitor's record, or none (the host rebooted): exited, code unknown
             await self.on_exit({"container": container.id, "key": container.id,
@@ -489,6 +504,7 @@ class Containers:
             raise NotModified("container already stopped")
         container.data["_ManuallyStopped"] = True
         container.save()
+        self.engine.health.stop(container.id)
         if timeout is None:
             given = container.config.get("StopTimeout")
             timeout = 10 if given is None else int(given)
@@ -529,6 +545,7 @@ class Containers:
         if container.running and not force:
             raise Conflict(f"You cannot remove a running container {container.id}. Stop the "
                            "container before attempting removal or force remove")
+        self.engine.health.stop(container.id)
         if container.running:
             exited = self._future(self.exit_waiters, container.id)
             await self.engine.monitor.call("kill", id=container.id, signal="SIGKILL",

@@ -33,6 +33,9 @@ class Engine:
         from longboat.engine.execs import Execs
 
         self.execs = Execs()
+        from longboat.engine.health import HealthChecks
+
+        self.health = HealthChecks(self)
         self.id = self._engine_id()
         from longboat.engine.containers import Containers
         from longboat.engine.endpoints import ContainerNetworks
@@ -65,6 +68,7 @@ class Engine:
         import functools
 
         self.container_networks.close()
+        self.health.close()
         running = any(c.running for c in self.containers.by_id.values())
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(
             self.networks.shutdown, anything_running=running))

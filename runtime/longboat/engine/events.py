@@ -61,7 +61,7 @@ def _match(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if key == "type" and event["Type"] not in values:
             return False
-        if key in ("event", "action") and event["Action"] not in values:
+        if key in ("event", "action") and not _action_matches(event["Action"], values):
             return False
         if key == "container" and event["Type"] == "container" and not any(
                 v in (actor["ID"], actor["Attributes"].get("name")) for v in values):
@@ -74,3 +74,12 @@ def _match(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
                 if k not in actor["Attributes"] or (eq and actor["Attributes"][k] != v):
                     return False
     return True
+
+
+def _action_matches(action: str, values: list[str]) -> bool:
+    """Exact, except that ``health_status``, ``exec_create`` and ``exec_start`` without
+    their ": detail" match every such event (Docker's prefix match for these three)."""
+    if action in values:
+        return True
+    prefixed = {"health_status", "exec_create", "exec_start"} & set(values)
+    return bool(prefixed) and any(action.startswith(p) for p in prefixed)

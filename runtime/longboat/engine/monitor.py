@@ -191,6 +191,19 @@ class Monitor:
             self._runtime(request["id"]).kill(request["id"], request.get("signal", "SIGTERM"),
                               all_processes=bool(request.get("all")))
             return {"ok": True}, None
+        if op == "signal":
+            # one supervised process (an exec: a health probe past its timeout), only
+            # while it runs: we reap it ourselves, so its pid cannot have been recycled
+            target = self._process(request["id"])
+            if target.exit_code is None:
+                os.kill(target.pid, signal.Signals[str(request.get("signal", "SIGKILL"))])
+            return {"ok": True}, None
+        if op == "forget":
+            # a finished exec nobody will ask about again: its record and exit file go
+            done = self.processes.get(request["id"])
+            if done is not None and done.key != done.container and done.exit_code is not None:
+                self._forget(done.key)
+            return {"ok": True}, None
         if op == "delete":
             warnings = self._runtime(request["id"]).delete(request["id"],
                                                            force=bool(request.get("force")))

@@ -39,7 +39,10 @@ options:
         not started, a recreated one is started again if the old one ran.
       - V(started) - it exists and runs.
       - V(healthy) - it runs and its health check reports healthy (waits up to
-        O(healthy_wait_timeout) seconds). Without a health check, as V(started).
+        O(healthy_wait_timeout) seconds; fails at once when the check reports
+        unhealthy, when the container stops, or when it has no health check (none
+        in the image nor in O(healthcheck), or C(NONE)), as community.docker's
+        docker_container does).
       - V(stopped) - it exists and does not run.
       - V(absent) - it does not exist.
     type: str
@@ -487,9 +490,12 @@ class ContainerManager:
         while True:
             current = self.engine.inspect_container(container["Id"])
             health = (current.get("State") or {}).get("Health")
-            if not health:
-                return current
-            status = health.get("Status")
+            if not health and is_running(current):
+                self.module.fail_json(
+                    msg="container %s has no health check to wait for (none in its image "
+                        "nor in the healthcheck option, or test NONE): use state started, "
+                        "or give it a healthcheck" % self.params["name"], container=current)
+            status = (health or {}).get("Status")
             if status == "healthy":
                 return current
             if status == "unhealthy":
