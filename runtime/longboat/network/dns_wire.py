@@ -152,6 +152,8 @@ def parse(data: bytes) -> Message:
     ident, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
     message = Message(ident, flags, [], ancount, nscount, arcount)
     offset = HEADER.size
+    if qdcount > 8:   # a query has one; 10000 of 250-pointer names took 0.7 s of the loop
+        raise WireError(f"{qdcount} questions")
     for _ in range(qdcount):
         name, offset = read_name(data, offset)
         if offset + 4 > len(data):
