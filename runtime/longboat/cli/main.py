@@ -358,8 +358,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def _build(only: str | None) -> argparse.ArgumentParser | None:
     from longboat import __version__
 
-    parser = Parser(prog=PROG, description="Longboat: containers and images, driven like "
-                                           "docker.")
+    parser = Parser(prog=PROG, description="Longboat: containers, images, networks, "
+                                           "volumes and builds, driven like docker.")
     parser.add_argument("-v", "--version", action="version",
                         version=f"Longboat version {__version__}",
                         help="print version information and quit")
