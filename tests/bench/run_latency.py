@@ -1,10 +1,13 @@
 """Bench: `run --rm IMAGE true` end to end through the CLI, ours vs Docker 20.10, and the
 memory the engines cost: idle RSS, and host-side RSS per running container.
 
-Both engines run on this machine in the same invocation: Docker in its own network
-namespace with its own data root (tests/support/dockerd.py), longboatd with its own data
-and exec roots. Goals (DESIGN.md): at most 0.35x docker's run time; engine idle RSS at
-most 60 MiB; at most 3 MiB per running container.
+Both engines run on this machine in the same invocation, each in a network namespace of
+its own with its default bridge: Docker with its own data root, ``docker0`` and iptables
+rules (tests/support/dockerd.py, ``bridge=True``), longboatd with its own data and exec
+roots, ``longboat0`` and its nftables table (``Longboatd(netns=True)``). Each run is
+timed twice per engine, alternating: with ``--network none`` and with the default
+network (the bridge, what a user gets). Goals (DESIGN.md): at most 0.35x docker's run
+time; engine idle RSS at most 60 MiB; at most 3 MiB per running container.
 
     python tests/bench/run_latency.py [--runs 15] [--containers 20]
     pytest -m bench tests/bench/run_latency.py -s
@@ -31,6 +34,9 @@ from tests.support import dockerd
 from tests.support.engine import Longboatd
 
 pytestmark = pytest.mark.bench
+
+#: the network modes timed: flags for `run`
+MODES = {"none": ["--network", "none"], "bridge": []}
 
 
 def rss_kib(pid: int) -> int:
@@ -87,18 +93,21 @@ def measure(runs: int, containers: int) -> dict[str, float]:
         with tarfile.open(tar, "w") as t:
             t.add(rootfs, arcname=".")
         (base / "longboat").mkdir()
-        engine = Longboatd(base / "longboat").start()
+        engine = Longboatd(base / "longboat", netns=True).start()
         try:
             engine.docker("import", str(tar), "bb:1")
             lb_env = {**os.environ, "LONGBOAT_HOST": engine.host,
                       "DOCKER_HOST": engine.host}
             has_run = subprocess.run([longboat, "run", "--help"], capture_output=True,
                                      env=lb_env).returncode == 0
-            ours_cmd = [longboat, "run", "--rm", "bb:1", "true"] if has_run else \
-                ["docker", "run", "--rm", "bb:1", "true"]
+            ours_cli = [longboat] if has_run else ["docker"]
+            ours_cmds = {mode: [*ours_cli, "run", "--rm", *flags, "bb:1", "true"]
+                         for mode, flags in MODES.items()}
             result["ours_cli_is_longboat"] = float(has_run)
-            # memory, idle (after one container so the monitor is up)
-            timed(ours_cmd, lb_env)
+            # memory, idle (after a container of each mode, so the monitor is up and
+            # the networking code loaded)
+            for cmd in ours_cmds.values():
+                timed(cmd, lb_env)
             assert engine.process is not None
             engine_pid, mon_pid = engine.process.pid, monitor_pid(engine)
             result["longboatd_idle_mib"] = rss_kib(engine_pid) / 1024
@@ -106,33 +115,42 @@ def measure(runs: int, containers: int) -> dict[str, float]:
             (base / "docker").mkdir()
             docker = None
             if dockerd.install_docker() is None:
-                docker = dockerd.Dockerd(base / "docker")
+                docker = dockerd.Dockerd(base / "docker", bridge=True)
                 try:
                     docker.start()
                 except RuntimeError as exc:
                     print(f"dockerd cannot start here ({exc}): measuring ours alone")
                     docker = None
             try:
-                times: dict[str, list[float]] = {"ours": [], "docker": []}
+                times: dict[str, list[float]] = {f"{who}_{mode}": [] for who in (
+                    "ours", "docker") for mode in MODES}
+                docker_cmds = {mode: ["docker", "run", "--rm", *flags, "bb:1", "true"]
+                               for mode, flags in MODES.items()}
                 if docker is not None:
                     docker.docker("import", str(tar), "bb:1")
-                    docker_cmd = ["docker", "run", "--rm", "--network", "none", "bb:1",
-                                  "true"]
-                    timed(docker_cmd, docker.env)
+                    for cmd in docker_cmds.values():
+                        timed(cmd, docker.env)
                 for _ in range(runs):
-                    times["ours"].append(timed(ours_cmd, lb_env))
+                    for mode in MODES:
+                        times[f"ours_{mode}"].append(timed(ours_cmds[mode], lb_env))
+                        if docker is not None:
+                            times[f"docker_{mode}"].append(timed(docker_cmds[mode],
+                                                                 docker.env))
+                for key, values in times.items():
+                    if values:
+                        result[f"{key}_ms"] = statistics.median(values) * 1000
+                for mode in MODES:
                     if docker is not None:
-                        times["docker"].append(timed(docker_cmd, docker.env))
-                result["ours_run_ms"] = statistics.median(times["ours"]) * 1000
+                        result[f"ratio_{mode}"] = result[f"ours_{mode}_ms"] / \
+                            result[f"docker_{mode}_ms"]
                 if docker is not None:
-                    result["docker_run_ms"] = statistics.median(times["docker"]) * 1000
-                    result["ratio"] = result["ours_run_ms"] / result["docker_run_ms"]
                     daemons = pids_named("dockerd", "containerd")
                     result["docker_idle_mib"] = tree_rss_kib(daemons) / 1024
                 # per running container
                 before = rss_kib(engine_pid) + rss_kib(mon_pid)
                 for i in range(containers):
-                    engine.docker("run", "-d", "--name", f"idle{i}", "bb:1", "sleep", "600")
+                    engine.docker("run", "-d", "--network", "none", "--name", f"idle{i}",
+                                  "bb:1", "sleep", "600")
                 after = rss_kib(engine_pid) + rss_kib(mon_pid)
                 result["ours_per_container_mib"] = (after - before) / containers / 1024
                 if docker is not None:
@@ -155,12 +173,14 @@ def measure(runs: int, containers: int) -> dict[str, float]:
 
 def report(r: dict[str, float]) -> None:
     cli = "longboat" if r.get("ours_cli_is_longboat") else "docker CLI -> longboatd"
-    print(f"run --rm true, median: ours ({cli}) {r['ours_run_ms']:.0f} ms", end="")
-    if "docker_run_ms" in r:
-        print(f"; docker {r['docker_run_ms']:.0f} ms; ratio {r['ratio']:.2f}x "
-              "(goal: at most 0.35x)")
-    else:
-        print(" (no dockerd here: ours alone)")
+    for mode, what in (("none", "--network none"), ("bridge", "default network (bridge)")):
+        print(f"run --rm true, {what}, median: ours ({cli}) {r[f'ours_{mode}_ms']:.0f} ms",
+              end="")
+        if f"docker_{mode}_ms" in r:
+            print(f"; docker {r[f'docker_{mode}_ms']:.0f} ms; ratio "
+                  f"{r[f'ratio_{mode}']:.2f}x (goal: at most 0.35x)")
+        else:
+            print(" (no dockerd here: ours alone)")
     print(f"idle RSS: longboatd {r['longboatd_idle_mib']:.1f} MiB + monitor "
           f"{r['monitor_idle_mib']:.1f} MiB = "
           f"{r['longboatd_idle_mib'] + r['monitor_idle_mib']:.1f} MiB (goal: at most 60)"

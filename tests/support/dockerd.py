@@ -1,7 +1,8 @@
 """A real Docker 20.10 engine for oracle tests and benches (Debian's ``docker.io``).
 
 :class:`Dockerd` starts ``dockerd`` in a fresh network namespace (no iptables rules, links
-or bridges on the host) and a private mount namespace (its overlay and netns mounts die
+or bridges on the host; ``bridge=True`` gives it its default bridge and iptables rules
+in there) and a private mount namespace (its overlay and netns mounts die
 with it), with its data, exec root, socket, pid file and trust key under a directory of
 the caller's; a tmpfs on ``/run`` in that namespace takes the state dockerd keeps in
 fixed places. :meth:`Dockerd.stop` stops it and kills whatever is left in its network
@@ -28,8 +29,13 @@ import pytest
 
 
 class Dockerd:
-    def __init__(self, base: Path) -> None:
+    """``bridge=True``: dockerd's own defaults inside its namespace (the ``docker0``
+    bridge, iptables NAT and isolation rules), so that ``docker run`` pays for the
+    default network as a user's does; by default no bridge and no iptables."""
+
+    def __init__(self, base: Path, *, bridge: bool = False) -> None:
         self.base = base
+        self.bridge = bridge
         self.sock = base / "docker.sock"
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}"}
         self.cgroup_parent = f"longboat-test-docker-{uuid.uuid4().hex[:8]}"
@@ -67,8 +73,10 @@ class Dockerd:
                "--config-file", str(self.base / "daemon.json"),
                "--data-root", str(self.base / "data"), "--exec-root", str(self.base / "exec"),
                "--pidfile", str(self.base / "docker.pid"), "-H", f"unix://{self.sock}",
-               "--iptables=false", "--ip-masq=false", "--ip6tables=false", "--bridge=none",
-               "--userland-proxy=false", "--cgroup-parent", "/" + self.cgroup_parent,
+               *([] if self.bridge else ["--iptables=false", "--ip-masq=false",
+                                         "--bridge=none"]),
+               "--ip6tables=false", "--userland-proxy=false",
+               "--cgroup-parent", "/" + self.cgroup_parent,
                "--exec-opt", "native.cgroupdriver=cgroupfs", "--log-level", "warn"]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,

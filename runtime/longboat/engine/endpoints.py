@@ -18,11 +18,13 @@ container keeps its namespace, interfaces and rules, and gets its DNS listener b
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import logging
 import os
 import secrets
+import threading
 
 from longboat.engine import container_etc, ports
 from longboat.errors import Conflict, InvalidArgument, LongboatError, NotFound
@@ -49,7 +51,7 @@ def _endpoint_settings(network: Network, asked: dict[str, Any] | None) -> dict[s
             "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": asked.get("MacAddress") or "", "DriverOpts":
-                asked.get("DriverOpts") or None}
+                asked.get("DriverOpts")}   # as given: {} from connect, null from run
 
 
 _RUNTIME_FIELDS = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
@@ -72,6 +74,11 @@ class ContainerNetworks:
         self.engine = engine
         self.netns_dir = os.path.join(engine.settings.exec_root, "netns")
         self._dns: Any = None
+        # the kernel side of exited containers' networking, undone after their exit is
+        # reported: container id -> the job (see teardown)
+        self._leaving: dict[str, concurrent.futures.Future[None]] = {}
+        self._leaving_lock = threading.Lock()
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def networks(self) -> Any:
@@ -195,12 +202,18 @@ class ContainerNetworks:
                 raise InvalidArgument(f"invalid {field} {address!r}") from None
             if ip.version != version:
                 raise InvalidArgument(f"{field} {address} is not an IPv{version} address")
+            if not network.user_subnet(version):
+                raise InvalidArgument("user specified IP address is supported only when "
+                                      "connecting to networks with user configured subnets")
             pool = network.pool_for(str(ip))
             if pool is None:
                 raise InvalidArgument(f"invalid address {ip}: it does not belong to any of "
                                       f"network {network.name}'s subnets "
                                       f"({', '.join(network.subnets()) or 'none'})")
             owner = self.networks.ipam.owner(network.pool_key(pool[0]), str(ip))
+            if owner is not None and owner != cid and owner in self._leaving:
+                self.settle(owner)     # an exited container's, given back in a moment
+                owner = self.networks.ipam.owner(network.pool_key(pool[0]), str(ip))
             if owner is not None and owner != cid:
                 raise Conflict(f"Address already in use: {ip} (network {network.name})")
 
@@ -270,8 +283,12 @@ class ContainerNetworks:
         if not networks:
             self.write_etc(container)
             return
+        self.settle(container.id)      # its previous run's links and namespace file
+        if _asks_addresses(container):
+            self.settle()              # an address may still be an exited container's
         path = self.netns_file(container.id)
-        netns.remove(path)             # a stale one (the host rebooted, a crash)
+        if os.path.lexists(path):
+            netns.remove(path)         # a stale one (the host rebooted, a crash)
         netns.create(path)
         try:
             for network in networks:
@@ -283,7 +300,7 @@ class ContainerNetworks:
             self.write_etc(container)
             self.networks.apply_firewall()
         except BaseException:
-            self.teardown(container)
+            self.teardown(container, later=False)
             raise
 
     def _join(self, container: Container, network: Network, *, primary: bool,
@@ -345,8 +362,9 @@ class ContainerNetworks:
                    GlobalIPv6Address=v6, GlobalIPv6PrefixLen=int(p6 or 0),
                    IPv6Gateway=gw6 if v6 else "", MacAddress=endpoint["MacAddress"])
         if network.name != DEFAULT_BRIDGE:
-            aliases = [a for a in cfg.get("Aliases") or [] if a != container.id[:12]]
-            cfg["Aliases"] = [*aliases, container.id[:12]]
+            implicit = _implicit_aliases(container)
+            aliases = [a for a in cfg.get("Aliases") or [] if a not in implicit]
+            cfg["Aliases"] = [*aliases, *implicit]
         settings = container.data["NetworkSettings"]
         if network.name == DEFAULT_BRIDGE:
             for key in _TOP_FIELDS:
@@ -354,7 +372,7 @@ class ContainerNetworks:
             settings["Bridge"] = network.bridge
         if primary:
             settings["Ports"] = ports.inspect_view(endpoint["Ports"], self._exposed(
-                container))
+                container), ipv6=bool(endpoint["IPv6Address"]))
 
     def _exposed(self, container: Container) -> list[str]:
         try:
@@ -368,46 +386,128 @@ class ContainerNetworks:
         return sorted(keys)
 
     def _leave(self, container: Container, network: Network, path: str) -> None:
-        endpoint = network.endpoints.get(container.id)
+        """Take the endpoint out now: records, interface, addresses (disconnect)."""
+        if self._forget_endpoint(container, network, path):
+            self._undo_endpoint(network, container.id, path)
+
+    def _forget_endpoint(self, container: Container, network: Network, path: str) -> bool:
+        """The records' part of leaving: the endpoint moves from the network's endpoints
+        to its ``_leaving`` ones (persisted: an engine that dies before the kernel part
+        is done finishes it at its next start), the container's endpoint settings lose
+        what this run got. False when it was not joined."""
+        with self.networks.lock:
+            endpoint = network.endpoints.pop(container.id, None)
+            if endpoint is None:
+                return False
+            network.data.setdefault("_leaving", {})[container.id] = dict(endpoint,
+                                                                         Netns=path)
+            network.save()
+        cfg = (container.data["NetworkSettings"].get("Networks") or {}).get(network.name)
+        if cfg is not None:
+            cfg.update(_RUNTIME_FIELDS)
+            cfg["MacAddress"] = ""   # the aliases stay, the implicit ones too (Docker's)
+        return True
+
+    def _undo_endpoint(self, network: Network, container_id: str, path: str) -> None:
+        """The kernel's part of leaving (the interface), then its addresses go back to
+        IPAM — only then, so that no other container gets them while the interface
+        (and its MAC, made from the address) may still be on the network."""
+        endpoint = (network.data.get("_leaving") or {}).get(container_id)
         if endpoint is None:
             return
         try:
-            self.networks.drivers[network.driver].leave(network, endpoint, path)
+            self.networks.drivers[network.driver].leave(network, endpoint,
+                                                        endpoint.get("Netns") or path)
         except LongboatError as exc:
             log.warning("leaving network %s: %s", network.name, exc.message)
         with self.networks.lock:
             for key, address in endpoint.get("Allocated") or []:
                 with contextlib.suppress(LongboatError):
                     self.networks.ipam.release(key, address)
-            network.endpoints.pop(container.id, None)
-            network.save()
-        cfg = (container.data["NetworkSettings"].get("Networks") or {}).get(network.name)
-        if cfg is not None:
-            cfg.update(_RUNTIME_FIELDS)
-            cfg["MacAddress"] = ""
-            if cfg.get("Aliases"):
-                cfg["Aliases"] = [a for a in cfg["Aliases"] if a != container.id[:12]] or None
+            leaving = network.data.get("_leaving") or {}
+            leaving.pop(container_id, None)
+            if not leaving:
+                network.data.pop("_leaving", None)
+            if network.id in self.networks.by_id:
+                network.save()
 
-    def teardown(self, container: Container) -> None:
+    def teardown(self, container: Container, *, later: bool = True) -> None:
         """At exit (in an executor thread): every endpoint, the namespace file, the
-        firewall. Idempotent; works from the records when the kernel state is gone."""
-        from longboat.network import netns
+        firewall. Idempotent; works from the records when the kernel state is gone.
 
+        What others can see goes at once: the endpoints leave the networks' records
+        (names, ports, inspect), the container's settings are cleared and the firewall
+        loses its published ports. The kernel's part — deleting the interfaces (tens of
+        milliseconds of the kernel's RCU waits per veth), the namespace file, giving the
+        addresses back — is done by a background thread (``later``), after the exit is
+        reported. Whatever reuses what it frees waits for it (:meth:`settle`): the
+        container's next start, a network's removal, the engine's stop."""
         path = self.netns_file(container.id)
         joined = [n for n in self.networks.by_id.values() if container.id in n.endpoints]
         if not joined and not os.path.exists(path) and \
                 not container.data["NetworkSettings"].get("SandboxKey"):
             return
+        with self._leaving_lock:
+            if not joined and container.id in self._leaving:
+                return     # already handed to the background thread
         for network in joined:
-            self._leave(container, network, path)
-        with contextlib.suppress(LongboatError):
-            netns.remove(path)
+            self._forget_endpoint(container, network, path)
         settings = container.data["NetworkSettings"]
         for key in _TOP_FIELDS:
             settings[key] = 0 if key.endswith("PrefixLen") else ""
         settings.update(Bridge="", SandboxKey="", SandboxID="", Ports={})
         container.save()
         self.networks.apply_firewall()
+        ids = [n.id for n in joined]
+        if not later:
+            self._undo(container.id, path, ids)
+            return
+        with self._leaving_lock:
+            if self._worker is None:
+                self._worker = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="net-teardown")
+            self._leaving[container.id] = self._worker.submit(
+                self._undo, container.id, path, ids)
+
+    def _undo(self, container_id: str, path: str, network_ids: list[str]) -> None:
+        from longboat.network import netns
+
+        try:
+            for nid in network_ids:
+                network = self.networks.by_id.get(nid)
+                if network is not None:
+                    self._undo_endpoint(network, container_id, path)
+            with contextlib.suppress(LongboatError):
+                netns.remove(path)
+        except Exception:
+            log.exception("tearing down the networking of %s", container_id[:12])
+        finally:
+            with self._leaving_lock:
+                self._leaving.pop(container_id, None)
+
+    def settle(self, container_id: str | None = None) -> None:
+        """Wait until the background teardown of a container (of every one, when None)
+        is done. Not on the event loop's thread for long: each takes ~30 ms."""
+        with self._leaving_lock:
+            jobs = list(self._leaving.values()) if container_id is None else \
+                [j for j in (self._leaving.get(container_id),) if j is not None]
+        for job in jobs:
+            with contextlib.suppress(Exception):
+                job.result()
+
+    def finish_leaving(self) -> None:
+        """At engine start (in an executor thread): endpoints an earlier engine left
+        half torn down (it stopped or died before its background thread was done)."""
+        for network in list(self.networks.by_id.values()):
+            for cid, endpoint in list((network.data.get("_leaving") or {}).items()):
+                path = endpoint.get("Netns") or self.netns_file(cid)
+                self._undo_endpoint(network, cid, path)
+                container = self.engine.containers.by_id.get(cid)
+                if container is None or not container.running:
+                    from longboat.network import netns
+
+                    with contextlib.suppress(LongboatError):
+                        netns.remove(path)
 
     # -- the embedded DNS ---------------------------------------------------------------
     def _dns_server(self) -> Any:
@@ -464,6 +564,11 @@ class ContainerNetworks:
     def close(self) -> None:
         if self._dns is not None:
             self._dns.close()
+        self.settle()
+        with self._leaving_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=True)
 
     def lookup_for(self, asking: str) -> Any:
         def lookup(name: str, qtype: int) -> list[str] | None:
@@ -548,6 +653,9 @@ class ContainerNetworks:
                                 resolv_text=etcfiles.resolv_conf(host_resolv, network="host"))
             return
         networks = [n for n in self.networks.by_id.values() if container.id in n.endpoints]
+        order = list(container.data["NetworkSettings"].get("Networks") or {})
+        networks.sort(key=lambda n: order.index(n.name) if n.name in order else len(order))
+        # per network in the order joined, IPv4 then IPv6, as Docker 20.10 writes them
         addresses = [a.partition("/")[0] for n in networks for a in (
             n.endpoints[container.id]["IPv4Address"],
             n.endpoints[container.id]["IPv6Address"]) if a]
@@ -558,13 +666,16 @@ class ContainerNetworks:
                 other = self.engine.containers.get(target)
             except NotFound:
                 continue
+            # Docker writes link entries only on the default bridge (elsewhere links
+            # are names in the embedded DNS)
             address = next((n.endpoints[other.id]["IPv4Address"].partition("/")[0]
-                            for n in networks if other.id in n.endpoints), "")
+                            for n in networks if n.name == DEFAULT_BRIDGE
+                            and other.id in n.endpoints), "")
             if address:
                 other_host = other.config.get("Hostname") or other.id[:12]
                 links.append((etcfiles.link_names(alias, other_host, other.name), address))
         hosts_text = etcfiles.hosts(
-            hostname, domainname=config.get("Domainname") or "", addresses=addresses[:1],
+            hostname, domainname=config.get("Domainname") or "", addresses=addresses,
             extra_hosts=[f"{n}:{a}" for n, a in self._extra_hosts(container)], links=links)
         ipv6 = any(n.endpoints[container.id]["IPv6Address"] for n in networks)
         resolv_text = etcfiles.resolv_conf(
@@ -615,6 +726,10 @@ class ContainerNetworks:
         self._check_endpoint(network, endpoint, container.id)
         loop = asyncio.get_running_loop()
         networks[network.name] = _endpoint_settings(network, endpoint)
+        if network.name != DEFAULT_BRIDGE:     # Docker adds them at connect, running or not
+            implicit = _implicit_aliases(container)
+            given = [a for a in networks[network.name]["Aliases"] or [] if a not in implicit]
+            networks[network.name]["Aliases"] = [*given, *implicit]
         if container.running:
             first_netns = not self._has_netns(container)
             try:
@@ -691,6 +806,23 @@ def _check_extra_hosts(host_config: dict[str, Any]) -> list[tuple[str, str]]:
             isinstance(v, str) for v in given)):
         raise InvalidArgument("HostConfig.ExtraHosts must be a list of strings")
     return [etcfiles.validate_extra_host(e) for e in given or []]
+
+
+def _asks_addresses(container: Container) -> bool:
+    """Does the container ask for fixed addresses (``--ip``, ``--ip6``)?"""
+    return any((cfg.get("IPAMConfig") or {}).get(field)
+               for cfg in (container.data["NetworkSettings"].get("Networks") or {}).values()
+               if isinstance(cfg, dict) for field in ("IPv4Address", "IPv6Address"))
+
+
+def _implicit_aliases(container: Container) -> list[str]:
+    """The aliases Docker 20.10 adds on a user-defined network: the short id, and the
+    host name when it is not the container's name."""
+    out = [container.id[:12]]
+    hostname = container.config.get("Hostname") or ""
+    if hostname and hostname != container.name and hostname not in out:
+        out.append(hostname)
+    return out
 
 
 def _host_ifname(network_id: str, container_id: str) -> str:

@@ -97,8 +97,9 @@ class BridgeDriver(Driver):
     def leave(self, network: Network, endpoint: dict[str, Any], netns_path: str) -> None:
         from longboat.network import links
 
-        links.detach(netns_path, endpoint["Ifname"])
-        links.delete_link(endpoint["HostIfname"])   # gone with its peer; in case it is not
+        # the host end, from here (no thread into the namespace): its peer goes with it
+        if not links.delete_link(endpoint["HostIfname"]):
+            links.detach(netns_path, endpoint["Ifname"])
 
 
 class MacvlanDriver(Driver):

@@ -52,8 +52,14 @@ def _check_name(name: str) -> None:
 
 
 def _index(ipr: Any, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return int(found[0]) if found else None
+    """The index of link ``name`` in the calling thread's namespace (the one ``ipr``'s
+    socket was opened in): if_nametoindex(3), one ioctl instead of a netlink query
+    through pyroute2 (a tenth of the time)."""
+    del ipr
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
 
 
 def _require(ipr: Any, name: str) -> int:
@@ -220,35 +226,37 @@ def ensure_bridge(name: str, addresses: list[str], *, mtu: int | None = None,
         set_forwarding(ipv4=True, ipv6=any(i.version == 6 for i in wanted))
 
 
-def delete_link(name: str) -> None:
-    """Delete a link (a bridge, the host end of a veth); silent if it is missing."""
+def delete_link(name: str) -> bool:
+    """Delete a link (a bridge, the host end of a veth, which takes its peer along);
+    silent if it is missing. True when there was one."""
     with _ipr() as ipr:
         index = _index(ipr, name)
         if index is None:
-            return
+            return False
         try:
             ipr.link("del", index=index)
         except NetlinkError as exc:
             if exc.code != errno.ENODEV:
                 raise _fault(f"deleting {name}", exc) from exc
+            return False
+        return True
 
 
 # --- container interfaces --------------------------------------------------------------
 
 def _configure_inside(ifname: str, mac: str, addresses: list[str], gateways: list[str],
                       mtu: int | None) -> None:
-    """In the container's namespace: MAC, MTU, addresses, up, default routes; lo up."""
+    """In the container's namespace: MAC and MTU (when given: a veth peer is born with
+    them), up, addresses, default routes; lo up."""
     with _ipr() as ipr:
         index = _require(ipr, ifname)
-        settings: dict[str, Any] = {"index": index}
+        settings: dict[str, Any] = {"index": index, "state": "up"}
         if mac:
             settings["address"] = mac
         if mtu:
             settings["mtu"] = mtu
         try:
-            if len(settings) > 1:
-                ipr.link("set", **settings)
-            ipr.link("set", index=index, state="up")
+            ipr.link("set", **settings)
         except NetlinkError as exc:
             raise _fault(f"configuring {ifname}", exc) from exc
         for cidr in addresses:
@@ -321,11 +329,18 @@ def _veth(host_ifname: str, netns_path: str, *, bridge: str | None,
             master = _require(ipr, bridge) if bridge else None
             if _index(ipr, host_ifname) is not None:
                 raise Conflict(f"network interface {host_ifname} already exists")
+            # one message: the pair, the peer born in the namespace under its final
+            # name with its MAC and MTU, the host end up and on the bridge
             peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd}
+            if mac:
+                peer["address"] = mac
             spec: dict[str, Any] = {"ifname": host_ifname, "kind": "veth", "peer": peer}
             if mtu:
                 spec["mtu"] = mtu
                 peer["mtu"] = mtu
+            if master is not None and not host_addresses:
+                spec["master"] = master
+                spec["state"] = "up"
             try:
                 ipr.link("add", **spec)
             except NetlinkError as exc:
@@ -335,11 +350,12 @@ def _veth(host_ifname: str, netns_path: str, *, bridge: str | None,
                 raise _fault(f"creating veth {host_ifname}", exc) from exc
             try:
                 index = _require(ipr, host_ifname)
-                if master is not None:
-                    ipr.link("set", index=index, master=master)
-                for cidr in host_addresses:
-                    _add_address(ipr, index, cidr)
-                ipr.link("set", index=index, state="up")
+                if "state" not in spec:
+                    if master is not None:
+                        ipr.link("set", index=index, master=master)
+                    for cidr in host_addresses:
+                        _add_address(ipr, index, cidr)
+                    ipr.link("set", index=index, state="up")
                 if master is not None:
                     ipr.brport("set", index=index, mode=1)  # hairpin
             except (NetlinkError, LongboatError) as exc:
@@ -353,8 +369,8 @@ def _veth(host_ifname: str, netns_path: str, *, bridge: str | None,
     finally:
         os.close(fd)
     try:
-        netns.run_in(netns_path, lambda: _configure_inside(ifname, mac, addresses, gateways,
-                                                            mtu))
+        netns.run_in(netns_path, lambda: _configure_inside(ifname, "", addresses, gateways,
+                                                            None))
     except BaseException:
         delete_link(host_ifname)
         raise

@@ -1,0 +1,110 @@
+"""A container's exit hands the kernel side of its networking (deleting the veth pair,
+the namespace file, giving its addresses back) to a background thread: nothing of that
+may show. Back-to-back runs with the same fixed address, a network removed right after
+its last container, a container started again at once, inspect right after a stop; and
+a container without published ports leaves the nftables table alone."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.engine import Longboatd, busybox_engine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
+           ) -> Iterator[Longboatd]:
+    work = tmp_path_factory.mktemp("lbp-teardown")
+    with busybox_engine(work, rootfs_template, netns=True) as daemon:
+        yield daemon
+
+
+def _links(engine: Longboatd) -> list[str]:
+    out = engine.run_in_netns(["ip", "-o", "link", "show"]).stdout
+    return sorted(line.split(":")[1].strip().split("@")[0] for line in out.splitlines())
+
+
+def _table_handles(engine: Longboatd) -> str:
+    """The table with its rule handles: a rebuilt table has new ones."""
+    tables = engine.run_in_netns(["nft", "list", "tables"]).stdout.split()
+    name = next(t for t in tables if t.startswith("longboat"))
+    return engine.run_in_netns(["nft", "-a", "list", "table", "inet", name]).stdout
+
+
+def test_back_to_back_runs_with_a_fixed_address(engine: Longboatd) -> None:
+    engine.docker("network", "create", "--subnet", "10.242.0.0/24", "lbp-fixed")
+    try:
+        for _ in range(3):
+            out = engine.docker("run", "--rm", "--network", "lbp-fixed", "--ip",
+                                "10.242.0.50", "bb:1", "ip", "-4", "-o", "addr", "show",
+                                "eth0").stdout
+            assert "10.242.0.50/24" in out
+    finally:
+        engine.docker("network", "rm", "lbp-fixed")
+
+
+def test_network_removed_right_after_its_last_container(engine: Longboatd) -> None:
+    for i in range(3):
+        engine.docker("network", "create", f"lbp-gone{i}")
+        engine.docker("run", "--rm", "--network", f"lbp-gone{i}", "bb:1", "true")
+        engine.docker("network", "rm", f"lbp-gone{i}")
+    links = _links(engine)
+    assert not [name for name in links if name.startswith("br-")], links
+
+
+def test_started_again_at_once_and_inspect_after_stop(engine: Longboatd) -> None:
+    engine.docker("network", "create", "lbp-again")
+    try:
+        engine.docker("run", "-d", "--name", "lbp-c", "--network", "lbp-again", "bb:1",
+                      "sleep", "600")
+        for _ in range(2):
+            engine.docker("stop", "-t", "0", "lbp-c")
+            network = json.loads(engine.docker("network", "inspect", "lbp-again").stdout)[0]
+            assert network["Containers"] == {}
+            settings = json.loads(engine.docker("inspect", "lbp-c").stdout)[0][
+                "NetworkSettings"]
+            assert settings["Networks"]["lbp-again"]["IPAddress"] == ""
+            assert settings["SandboxKey"] == ""
+            engine.docker("start", "lbp-c")
+            out = engine.docker("exec", "lbp-c", "ip", "-4", "-o", "addr", "show",
+                                "eth0").stdout
+            assert "inet " in out
+        engine.docker("restart", "-t", "0", "lbp-c")
+        engine.docker("rm", "-f", "lbp-c")
+    finally:
+        engine.docker("rm", "-f", "lbp-c", check=False)
+        engine.docker("network", "rm", "lbp-again")
+
+
+def test_veths_go_soon_after_the_exit(engine: Longboatd) -> None:
+    before = _links(engine)
+    for _ in range(3):
+        engine.docker("run", "--rm", "bb:1", "true")
+    netns_dir = engine.exec_root / "netns"
+
+    def settled() -> bool:
+        return _links(engine) == before and (not netns_dir.exists() or
+                                             list(netns_dir.iterdir()) == [])
+
+    deadline = time.monotonic() + 5
+    while not settled() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _links(engine) == before
+    assert not netns_dir.exists() or list(netns_dir.iterdir()) == []
+
+
+def test_no_table_rebuild_without_published_ports(engine: Longboatd) -> None:
+    engine.docker("run", "--rm", "bb:1", "true")
+    before = _table_handles(engine)
+    engine.docker("run", "--rm", "bb:1", "true")
+    assert _table_handles(engine) == before
+    engine.docker("run", "--rm", "-p", "18300:80", "bb:1", "true")
+    after = _table_handles(engine)
+    assert after != before
+    assert "18300" not in after
