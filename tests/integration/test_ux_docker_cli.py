@@ -1,0 +1,41 @@
+"""Usage errors of the networking, volume, port and build commands: what our CLI prints
+and its exit code are docker 20.10's, word for word (with "docker" read as "longboat").
+Neither CLI reaches a daemon for these (the socket does not exist)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.support.dockerd import docker_cli
+
+pytestmark = pytest.mark.integration
+LONGBOAT = str(Path(sys.executable).parent / "longboat")
+
+
+def _run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/lbu.sock",
+           "LONGBOAT_HOST": "unix:///nonexistent/lbu.sock",
+           "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30,
+                          stdin=subprocess.DEVNULL, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("words", [
+    "network create", "network connect lbu-n", "network rm", "network ls lbu-x",
+    "network inspect", "network disconnect", "network prune lbu-x",
+    "network create --nosuch lbu-n", "network ls --bogus",
+    "volume create lbu-a lbu-b", "volume rm", "volume inspect", "volume ls lbu-x",
+    "volume prune lbu-x", "volume ls -x",
+    "port", "port lbu-a 80 lbu-c", "build --bogus .",
+])
+def test_usage_errors_as_docker(words: str, tmp_path: Path) -> None:
+    if docker_cli() == "docker":
+        pytest.skip("no docker 20.10 CLI (Debian's docker.io) to compare with")
+    code, text = _run([docker_cli(), *words.split()], tmp_path)
+    ours = _run([LONGBOAT, *words.split()], tmp_path)
+    assert ours == (code, text.replace("docker", "longboat"))
