@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.dockerd import docker_cli
+from tests.support.engine import busybox_engine
 
 pytestmark = pytest.mark.integration
 LONGBOAT = str(Path(sys.executable).parent / "longboat")
@@ -39,3 +40,26 @@ def test_usage_errors_as_docker(words: str, tmp_path: Path) -> None:
     code, text = _run([docker_cli(), *words.split()], tmp_path)
     ours = _run([LONGBOAT, *words.split()], tmp_path)
     assert ours == (code, text.replace("docker", "longboat"))
+
+
+def test_system_df_verbose_lists_containers_and_volumes(tmp_path: Path,
+                                                        rootfs_template: Path) -> None:
+    if docker_cli() == "docker":
+        pytest.skip("no docker 20.10 CLI (Debian's docker.io) to compare with")
+    with busybox_engine(tmp_path, rootfs_template) as engine:
+        engine.docker("volume", "create", "lbu-df")
+        engine.docker("volume", "create", "lbu-df-unused")
+        engine.docker("create", "--name", "lbu-dfc", "-v", "lbu-df:/data", "bb:1", "true")
+        env = {**os.environ, "LONGBOAT_HOST": engine.host}
+        ours = subprocess.run([LONGBOAT, "system", "df", "-v"], capture_output=True,
+                              text=True, env=env, check=True).stdout
+        theirs = engine.docker("system", "df", "-v").stdout
+
+        def below_images(text: str) -> str:
+            return text.split("Containers space usage:")[1]
+
+        assert below_images(ours) == below_images(theirs)
+        containers = ours.split("Containers space usage:")[1]
+        assert "lbu-dfc" in containers and '"true"' in containers
+        assert "\nlbu-df          1         0B\n" in ours
+        assert "\nlbu-df-unused   0         0B\n" in ours

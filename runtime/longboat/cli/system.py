@@ -268,6 +268,34 @@ def df_rows(usage: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _df_container_rows(containers: list[dict[str, Any]]) -> list[Row]:
+    """docker's diskUsageContainerContext: ps's row, sizes with 4 digits."""
+    from longboat.cli.containers import container_rows
+
+    rows = container_rows(containers, trunc=True)
+    for row, c in zip(rows, containers, strict=True):
+        size = human_size(int(c.get("SizeRw") or 0))
+        if int(c.get("SizeRootFs") or 0) > 0:
+            size += f" (virtual {human_size(int(c['SizeRootFs']))})"
+        row.fields["Size"] = size
+    return rows
+
+
+def _df_volume_rows(volumes: list[dict[str, Any]]) -> list[Row]:
+    """docker's diskUsageVolumeContext: name, links (containers using it), size."""
+    from longboat.cli.template import Context as Row
+
+    rows = []
+    for v in volumes:
+        usage = v.get("UsageData") or {}
+        size = int(usage.get("Size", -1))
+        rows.append(Row("*formatter.diskUsageVolumeContext", {
+            "Name": str(v.get("Name") or ""),
+            "Links": str(usage.get("RefCount", 0)),
+            "Size": "N/A" if size == -1 else human_size(size)}))
+    return rows
+
+
 def df(ctx: Context) -> int:
     from longboat.cli.images import IMAGE_HEADERS, image_rows
     from longboat.cli.template import render
@@ -285,10 +313,10 @@ def df(ctx: Context) -> int:
     first = [{**image, "RepoTags": (image.get("RepoTags") or [])[:1], "RepoDigests": []}
              for image in usage.get("Images") or []]
     images = render(DF_IMAGES, image_rows(first, trunc=True, digests=False), IMAGE_HEADERS)
-    containers = render("table " + "\t".join(f"{{{{.{k}}}}}" for k in DF_CONTAINERS), [],
-                        DF_CONTAINERS)
-    volumes = render("table " + "\t".join(f"{{{{.{k}}}}}" for k in DF_VOLUMES), [],
-                     DF_VOLUMES)
+    containers = render("table " + "\t".join(f"{{{{.{k}}}}}" for k in DF_CONTAINERS),
+                        _df_container_rows(usage.get("Containers") or []), DF_CONTAINERS)
+    volumes = render("table " + "\t".join(f"{{{{.{k}}}}}" for k in DF_VOLUMES),
+                     _df_volume_rows(usage.get("Volumes") or []), DF_VOLUMES)
     cache = render("table " + "\t".join(f"{{{{.{k}}}}}" for k in DF_CACHE), [], DF_CACHE)
     cache_total = sum(int(b.get("Size") or 0) for b in usage.get("BuildCache") or [])
     ctx.out.write("Images space usage:\n\n" + images + "\nContainers space usage:\n\n"
