@@ -59,14 +59,9 @@ def register(router: Router, engine: Engine) -> None:
 
 
 def _tree_size(path: str) -> int:
-    total = 0
-    for top, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(top, name)).st_size
-            except OSError:
-                pass
-    return total
+    from longboat.volume.store import tree_size  # iterative: a container's tree of any depth
+
+    return tree_size(path)
 
 
 def version_info() -> dict[str, Any]:

@@ -22,6 +22,8 @@ from longboat.image.layer_result import LayerError
 from longboat.linux import libc
 
 _DIR_CACHE_SIZE: Final = 512
+#: rmtree moves a directory up when its path gets this long (PATH_MAX is 4096)
+_FLATTEN_AT: Final = 1024
 
 BENEATH: Final = libc.RESOLVE_BENEATH | libc.RESOLVE_NO_MAGICLINKS
 REAL_DIRS_ONLY: Final = BENEATH | libc.RESOLVE_NO_SYMLINKS
@@ -64,19 +66,33 @@ def rmtree(top_fd: int, name: str) -> None:
     """Remove directory ``name`` of ``top_fd`` and all below it.
 
     Iterative (no recursion limit, one descriptor open at a time), and every directory
-    is opened beneath ``top_fd`` with no symlink allowed anywhere on its path.
+    is opened beneath ``top_fd`` with no symlink allowed anywhere on its path. A
+    directory deeper than :data:`_FLATTEN_AT` characters of path is first moved up under
+    ``name`` with a fresh name, so the paths used stay short however deep the tree is
+    (a container can make one deeper than PATH_MAX).
     """
     stack = [name]
+    token = os.urandom(6).hex()
+    moved = 0
     while stack:
         rel = stack[-1]
         fd = openat2(top_fd, rel, os.O_RDONLY | os.O_DIRECTORY, REAL_DIRS_ONLY)
         subdirs: list[str] = []
         try:
             for child, is_dir in list_dir(fd):
-                if is_dir:
+                if not is_dir:
+                    os.unlink(child, dir_fd=fd)
+                elif len(rel) + len(child) < _FLATTEN_AT:
                     subdirs.append(f"{rel}/{child}")
                 else:
-                    os.unlink(child, dir_fd=fd)
+                    moved += 1
+                    short = f".rmtree-{token}-{moved}"
+                    top = openat2(top_fd, name, libc.O_PATH | os.O_DIRECTORY, REAL_DIRS_ONLY)
+                    try:
+                        os.rename(child, short, src_dir_fd=fd, dst_dir_fd=top)
+                    finally:
+                        os.close(top)
+                    subdirs.append(f"{name}/{short}")
         finally:
             os.close(fd)
         if subdirs:

@@ -17,7 +17,7 @@ import os
 import stat
 
 from longboat.errors import InvalidArgument
-from longboat.linux import fs
+from longboat.linux import fs, libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,8 +102,7 @@ def _copy_tree(source: int, target: int, top: int, relative: str,
             continue
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in links:
-            os.link(links[key], name, src_dir_fd=top, dst_dir_fd=target,
-                    follow_symlinks=False)
+            _link(top, links[key], target, name)
             continue
         if stat.S_ISREG(mode):
             _copy_file(source, target, name, st)
@@ -122,6 +121,23 @@ def _copy_tree(source: int, target: int, top: int, relative: str,
             continue        # a socket: nothing to copy
         if st.st_nlink > 1:
             links[key] = path
+
+
+def _link(top: int, first: str, target: int, name: str) -> None:
+    """Hard link ``name`` to the copy made first, at ``first`` below the volume's top.
+    Its directory is opened beneath the top with no symlink on the way: linkat(2)
+    follows symlinks in the middle of a path, and a named volume can be in use by a
+    running container while this one is created (a directory swapped for a symlink to
+    ``/`` would have linked a host file into the volume)."""
+    from longboat.image.layer_paths import REAL_DIRS_ONLY, openat2
+
+    parent, _, base = first.rpartition("/")
+    pfd = openat2(top, parent, libc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC,
+                  REAL_DIRS_ONLY) if parent else os.dup(top)
+    try:
+        os.link(base, name, src_dir_fd=pfd, dst_dir_fd=target, follow_symlinks=False)
+    finally:
+        os.close(pfd)
 
 
 def _copy_file(source: int, target: int, name: str, st: os.stat_result) -> None:

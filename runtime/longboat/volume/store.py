@@ -17,6 +17,7 @@ tables.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -26,6 +27,8 @@ import time
 
 from longboat.errors import Conflict, InvalidArgument, NotFound, SystemFault
 from longboat.volume import local
+
+log = logging.getLogger("longboat.volume")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,6 +60,9 @@ def check_name(name: str) -> None:
     if len(name) == 1:
         raise InvalidArgument(f"create {name}: volume name is too short, names should be at "
                               "least two alphanumeric characters")
+    if len(name) > 200:     # its directory, and ".removing-" + it, must fit NAME_MAX
+        raise InvalidArgument(f"create {name[:32]}...: volume name is too long "
+                              f"({len(name)} characters, at most 200)")
     if not NAME.fullmatch(name):
         raise InvalidArgument(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
@@ -131,7 +137,7 @@ class VolumeStore:
         for name in os.listdir(root):
             directory = os.path.join(root, name)
             if name.startswith(".removing-") and not local.mounts_under(directory):
-                shutil.rmtree(directory, ignore_errors=True)    # a removal cut short
+                remove_tree(root, name)    # a removal cut short
                 continue
             try:
                 with open(os.path.join(directory, "volume.json")) as f:
@@ -270,8 +276,7 @@ class VolumeStore:
             raise SystemFault(f"remove {volume.name}: {exc}") from exc
         del self.volumes[volume.name]
         self.users.pop(volume.name, None)
-        shutil.rmtree(os.path.join(self.root, f".removing-{volume.name}"),
-                      ignore_errors=True)
+        remove_tree(self.root, f".removing-{volume.name}")
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """API 1.41's prune: every volume no container references (``label`` and
@@ -374,12 +379,59 @@ def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
     return True
 
 
+def remove_tree(parent: str, name: str) -> None:
+    """Remove ``parent/name`` whatever a container left in it: any depth (shutil.rmtree
+    stops at Python's recursion limit, which raised out of the engine's start), never
+    following a symlink. Best effort: what cannot be removed stays, logged."""
+    from longboat.image.layer_paths import rmtree
+
+    try:
+        parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        rmtree(parent_fd, name)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("removing %s/%s: %s", parent, name, exc)
+    finally:
+        os.close(parent_fd)
+
+
 def tree_size(path: str) -> int:
+    """Bytes of the regular files below ``path`` (apparent sizes, as Docker's
+    UsageData). Iterative, no symlink followed; a subtree deeper than PATH_MAX is not
+    counted."""
+    from longboat.image.layer_paths import REAL_DIRS_ONLY, openat2
+
     total = 0
-    for top, _dirs, files in os.walk(path):
-        for name in files:
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        stack = [""]
+        while stack:
+            rel = stack.pop()
             try:
-                total += os.lstat(os.path.join(top, name)).st_size
+                fd = openat2(top, rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                             REAL_DIRS_ONLY) if rel else top
             except OSError:
-                pass
+                continue
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                stack.append(f"{rel}/{entry.name}" if rel else entry.name)
+                            elif entry.is_file(follow_symlinks=False):
+                                total += entry.stat(follow_symlinks=False).st_size
+                        except OSError:
+                            pass
+            finally:
+                if fd != top:
+                    os.close(fd)
+    finally:
+        os.close(top)
     return total
