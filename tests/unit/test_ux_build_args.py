@@ -58,3 +58,21 @@ def test_compress_gzips_the_context() -> None:
     packed = build._gzipped(raw)
     assert raw.closed and gzip.decompress(packed.read()) == b"tar bytes" * 100
     packed.close()
+
+
+def test_the_context_is_sent_without_tar_padding(tmp_path: Any) -> None:
+    import tarfile
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    (tmp_path / "x").write_text("x\n")
+    out = io.BytesIO(b"head")
+    out.seek(4)
+    build.context_tar(str(tmp_path), out)
+    # two entries of one header and one data block each, then the two end blocks: the
+    # 3.072kB docker's CLI reports for the same context
+    assert out.tell() == 4 + 3072 and len(out.getvalue()) == 4 + 3072
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue()[4:])) as tar:
+        assert tar.getnames() == ["Dockerfile", "x"]
+    single = io.BytesIO()
+    build._single_file_tar("Dockerfile", b"FROM busybox\n", single)
+    assert single.tell() == len(single.getvalue()) == 2048

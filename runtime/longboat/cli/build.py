@@ -130,6 +130,7 @@ def context_tar(root: str, out: IO[bytes], *, extra: dict[str, bytes] | None = N
         matcher = dockerignore.Matcher(patterns)
     except ValueError as exc:
         raise CommandError(f"error checking context: {exc}") from None
+    start = out.tell()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         def walk(directory: str, prefix: str) -> None:
             for name in sorted(os.listdir(directory)):
@@ -166,15 +167,25 @@ def context_tar(root: str, out: IO[bytes], *, extra: dict[str, bytes] | None = N
             info.size = len(data)
             info.mode = 0o600
             tar.addfile(info, io.BytesIO(data))
+    _unpad(out, start, tar.offset)
+
+
+def _unpad(out: IO[bytes], start: int, end: int) -> None:
+    """Drop the zeros tarfile pads an archive with up to 10 KiB (its end-of-archive
+    blocks stay): docker's CLI sends none, and reports the context's size without."""
+    out.truncate(start + end)
+    out.seek(start + end)
 
 
 def _single_file_tar(name: str, data: bytes, out: IO[bytes]) -> None:
     import tarfile
+    start = out.tell()
     with tarfile.open(fileobj=out, mode="w|") as tar:
         info = tarfile.TarInfo(name)
         info.size = len(data)
         info.mode = 0o600
         tar.addfile(info, io.BytesIO(data))
+    _unpad(out, start, tar.offset)
 
 
 def _check_tags(tags: list[str]) -> None:
