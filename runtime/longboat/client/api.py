@@ -111,6 +111,8 @@ class JSONStream:
                 return values
             try:
                 value, end = self._decoder.raw_decode(text)
+            except RecursionError:
+                raise ProtocolError("JSON stream nested too deeply") from None
             except ValueError:
                 self._text = text      # incomplete (or bad: close() tells)
                 return values
@@ -122,7 +124,7 @@ class JSONStream:
         if rest:
             try:
                 self._decoder.raw_decode(rest)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise ProtocolError(f"malformed JSON in stream: {exc}: {rest[:80]!r}") \
                     from None
             raise ProtocolError(f"malformed JSON in stream: {rest[:80]!r}")
@@ -133,7 +135,7 @@ def error_message(status: int, body: bytes) -> str:
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text or REASONS.get(status, f"HTTP {status}")
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return str(data["message"])
@@ -251,6 +253,8 @@ class _Response:
         elif self._chunked:
             self._left = None
         elif length is not None:
+            if not length.isdigit():
+                raise HTTPError(f"a malformed Content-Length in the answer: {length[:40]!r}")
             self._left = int(length)
         else:
             self._left = -1          # until the daemon closes the connection
@@ -650,7 +654,7 @@ class APIClient:
             return None
         try:
             return json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProtocolError(f"{method} {path}: the answer is not JSON: "
                                 f"{data[:80]!r}") from None
 

@@ -113,12 +113,13 @@ class UnsafeArchive(AnsibleError):
     """A tar from the engine that tries to put something outside the wanted file."""
 
 
-def single_file(archive, name):
-    """The content of the regular file ``name`` in ``archive`` (a file object), refusing
-    anything else: members with absolute or ``..`` paths, other names (they would land
-    outside the destination), links, devices, several files."""
+def copy_single_file(archive, name, out):
+    """Copy the content of the regular file ``name`` in ``archive`` (a file object) to
+    ``out``, refusing anything else: members with absolute or ``..`` paths, other names
+    (they would land outside the destination), links, devices, sparse members (their
+    size is whatever the header claims), several files."""
     with tarfile.open(fileobj=archive, mode="r|") as tar:
-        found = None
+        found = False
         for member in tar:
             parts = member.name.replace("\\", "/").split("/")
             if member.name.startswith("/") or ".." in parts:
@@ -127,14 +128,27 @@ def single_file(archive, name):
             if member.name.rstrip("/") != name:
                 raise UnsafeArchive("refusing archive member %r: only %r was asked for"
                                     % (member.name, name))
-            if not member.isfile():
+            if not member.isfile() or member.issparse():
                 raise UnsafeArchive("refusing %r: not a regular file" % member.name)
-            if found is not None:
+            if found:
                 raise UnsafeArchive("refusing an archive with %r twice" % name)
-            found = tar.extractfile(member).read()
-        if found is None:
+            shutil.copyfileobj(tar.extractfile(member), out)
+            found = True
+        if not found:
             raise UnsafeArchive("the engine's archive does not hold %r" % name)
-        return found
+
+
+def single_file(archive, name):
+    """The content of the regular file ``name`` in ``archive`` (see copy_single_file)."""
+    out = io.BytesIO()
+    copy_single_file(archive, name, out)
+    return out.getvalue()
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class Connection(ConnectionBase):
@@ -212,11 +226,15 @@ class Connection(ConnectionBase):
         directory, name = os.path.split(out_path)
         uid, gid = self._owner()
         with tempfile.TemporaryFile() as archive:
-            with tarfile.open(fileobj=archive, mode="w") as tar:
-                info = tar.gettarinfo(in_path, arcname=name)
+            with open(to_bytes(in_path, errors="surrogate_or_strict"), "rb") as f:
+                # the member is made from the opened file: always a regular file of
+                # exactly what is sent (gettarinfo would make a symlink member of a link)
+                st = os.fstat(f.fileno())
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = st.st_size, int(st.st_mtime)
                 info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
                 info.mode = 0o600 if uid else 0o644
-                with open(in_path, "rb") as f:
+                with tarfile.open(fileobj=archive, mode="w") as tar:
                     tar.addfile(info, f)
             archive.seek(0)
             try:
@@ -246,11 +264,29 @@ class Connection(ConnectionBase):
                 raise AnsibleError("fetching %s: more than %d symbolic links"
                                    % (in_path, MAX_LINKS))
             chunks, _stat = self.engine.get_archive(self._container(), path)
-            with tempfile.TemporaryFile() as archive:
-                for chunk in chunks:
-                    archive.write(chunk)
-                archive.seek(0)
-                content = single_file(archive, os.path.basename(path))
+            # a fresh, unpredictable file beside the destination (O_EXCL: never written
+            # through a link someone placed there), renamed over it when complete
+            out_bytes = to_bytes(out_path, errors="surrogate_or_strict")
+            fd, tmp = tempfile.mkstemp(prefix=b".longboat-fetch-",
+                                       dir=os.path.dirname(out_bytes) or b".")
+            try:
+                with tempfile.TemporaryFile() as archive:
+                    for chunk in chunks:
+                        archive.write(chunk)
+                    archive.seek(0)
+                    with os.fdopen(fd, "wb") as out:
+                        fd = -1
+                        copy_single_file(archive, os.path.basename(path), out)
+                os.chmod(tmp, 0o666 & ~_umask())
+                os.rename(tmp, out_bytes)
+            except BaseException:
+                if fd >= 0:
+                    os.close(fd)
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
         except APIError as exc:
             if exc.status == 404:
                 raise AnsibleFileNotFound("%s not found in %s" % (in_path, self._container()))
@@ -258,10 +294,6 @@ class Connection(ConnectionBase):
                                % (in_path, self._container(), exc.message))
         except (ClientError, tarfile.TarError) as exc:
             raise AnsibleError("fetching %s from %s: %s" % (in_path, self._container(), exc))
-        tmp = "%s.%d.tmp" % (out_path, os.getpid())
-        with open(to_bytes(tmp, errors="surrogate_or_strict"), "wb") as f:
-            shutil.copyfileobj(io.BytesIO(content), f)
-        os.rename(tmp, out_path)
 
     def close(self):
         if self.engine is not None:
