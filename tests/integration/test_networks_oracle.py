@@ -7,6 +7,7 @@ What differs by nature (ids, timestamps, MACs, sandbox paths) is normalised away
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -183,6 +184,60 @@ def test_connect_and_disconnect_match_docker(dockerd: Dockerd, engine: Longboatd
         for docker in (dockerd.docker, engine.docker):
             for args in (["rm", "-f", "lbq-c", "lbq-d"],
                          ["network", "rm", "lbq-net", "lbq-net2"]):
+                try:
+                    docker(*args)
+                except AssertionError:
+                    pass
+
+
+def _stderr(docker: Any, *args: str) -> str:
+    """The error a command ends with, without the client's run prefix and hint (we
+    refuse a bad address at create, so the client adds them; dockerd refuses at start,
+    leaving the created container behind)."""
+    try:
+        docker(*args)
+    except AssertionError as exc:
+        text = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
+        text = text.removeprefix("docker: ").replace("\nSee 'docker run --help'.", "")
+        return re.sub(r"\b[0-9a-f]{64}\b", "<id>", text)
+    return ""
+
+
+def test_bad_input_errors_match_docker(dockerd: Dockerd, engine: Longboatd) -> None:
+    def ours(*args: str) -> str:
+        return dockerd.docker(*args, env={**dockerd.env, "DOCKER_HOST": engine.host})
+
+    cases = [
+        ["network", "create", "--subnet", "10.215.11.128/25", "lbq-over"],
+        ["network", "create", "--subnet", "10.215.12.0/24", "--gateway", "10.215.13.1",
+         "lbq-gw"],
+        ["network", "create", "--subnet", "10.215.12.0/24", "--ip-range", "10.215.13.0/25",
+         "lbq-range"],
+        ["network", "create", "-d", "lbqnosuch", "lbq-driver"],
+        ["network", "create", "lbq-net"],
+        ["run", "-d", "--network", "lbq-net", "--ip", "10.99.0.9", "bb:0", "true"],
+        ["run", "-d", "--network", "lbq-net", "--ip", "10.215.11.5", "bb:0", "true"],
+        ["network", "rm", "lbq-net"],
+        ["network", "connect", "lbq-net", "lbq-e"],
+        ["network", "disconnect", "lbq-nosuch", "lbq-e"],
+        ["network", "rm", "lbq-nosuch"],
+    ]
+    try:
+        for docker in (dockerd.docker, ours):
+            docker("network", "create", "--subnet", "10.215.11.0/24", "lbq-net")
+            docker("run", "-d", "--name", "lbq-e", "--network", "lbq-net", "--ip",
+                   "10.215.11.5", "bb:0", "sleep", "600")
+        differences = []
+        for args in cases:
+            theirs, mine = _stderr(dockerd.docker, *args), _stderr(ours, *args)
+            assert theirs and mine, (args, theirs, mine)
+            if theirs != mine:
+                differences.append((args, theirs, mine))
+        assert not differences, "\n".join(f"{a}\n  docker: {t!r}\n  ours:   {m!r}"
+                                          for a, t, m in differences)
+    finally:
+        for docker in (dockerd.docker, engine.docker):
+            for args in (["rm", "-f", "lbq-e"], ["network", "rm", "lbq-net"]):
                 try:
                     docker(*args)
                 except AssertionError:

@@ -42,7 +42,7 @@ def test_no_address_twice_and_release(ipam):
     assert got == ["10.2.0.2", "10.2.0.3", "10.2.0.4", "10.2.0.5", "10.2.0.6"]
     with pytest.raises(Conflict, match="no available IPv4 addresses"):
         ipam.allocate("net", "one-too-many")
-    with pytest.raises(Conflict, match=r"Address already in use: 10\.2\.0\.3"):
+    with pytest.raises(Conflict, match=r"^Address already in use$"):
         ipam.allocate("net", "thief", "10.2.0.3")
     ipam.release("net", "10.2.0.3")
     assert ipam.allocate("net", "next") == "10.2.0.3"

@@ -383,10 +383,7 @@ class Networks:
                 options = source.options
             driver = self.drivers.get(driver_name)
             if driver is None:
-                known = ", ".join(sorted(k for k, d in self.drivers.items()
-                                         if d.user_defined))
-                raise NotFound(f'plugin "{driver_name}" not found: no such network driver '
-                               f"(this engine has {known})")
+                raise NotFound(f'plugin "{driver_name}" not found')
             if not driver.user_defined and not config_only:
                 raise Forbidden(f'only one instance of "{driver_name}" network is allowed')
             if not config_only:
@@ -485,9 +482,8 @@ class Networks:
                 raise Forbidden(f"{network.name} is a pre-defined network and cannot be "
                                 "removed")
             if network.endpoints:
-                names = ", ".join(sorted(e["Name"] for e in network.endpoints.values()))
                 raise Forbidden(f"error while removing network: network {network.name} id "
-                                f"{network.id} has active endpoints ({names})")
+                                f"{network.id} has active endpoints")
             users = [n.name for n in self.by_id.values()
                      if n.data.get("ConfigFrom", {}).get("Network") == network.name]
             if network.config_only and users:

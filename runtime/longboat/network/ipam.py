@@ -117,8 +117,7 @@ class Ipam:
             else:
                 net = _network(subnet, "subnet")
                 if any(net.version == t.version and net.overlaps(t) for t in taken):
-                    raise Conflict(f"Pool overlaps with other one on this address space: "
-                                   f"{net}")
+                    raise Conflict("Pool overlaps with other one on this address space")
             usable = self._usable(net)
             gw = _address(gateway, "gateway") if gateway else next(iter(usable), None)
             if gw is None or gw not in net or gw in (net.network_address,
@@ -198,7 +197,7 @@ class Ipam:
                         net.num_addresses > 2:
                     raise InvalidArgument(f"{ip} is the network's own or broadcast address")
                 if str(ip) in taken:
-                    raise Conflict(f"Address already in use: {ip}")
+                    raise Conflict("Address already in use")
             else:
                 rng = _network(entry["ip_range"], "ip-range")
                 found = next((a for a in self._usable(rng)
