@@ -239,3 +239,17 @@ def test_endpoint_addresses_with_a_zone_are_refused(engine: Longboatd) -> None:
     finally:
         assert api(engine, "DELETE", "/networks/lbs-v6")[0] == 204
     assert_firewall_works(engine)
+
+
+def test_json_nested_past_the_decoder_is_a_400(engine: Longboatd) -> None:
+    conn = _Unix(str(engine.socket))
+    try:
+        body = b"[" * 100_000 + b"]" * 100_000
+        conn.request("POST", "/v1.41/networks/create", body=body,
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 400, response.read()
+        response.read()
+    finally:
+        conn.close()
+    assert_firewall_works(engine)

@@ -62,7 +62,7 @@ class Request:
             return None
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):    # "[[[[...": nested past the decoder
             raise InvalidArgument(f"invalid JSON in the {name} parameter") from None
 
     # -- the body -----------------------------------------------------------------------
@@ -112,7 +112,7 @@ class Request:
             return None
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:    # nested past the decoder too
             raise InvalidArgument(f"invalid JSON body: {exc}") from None
 
     async def drain(self) -> None:
