@@ -173,11 +173,11 @@ def test_a_probe_past_its_timeout_is_killed_and_fails(engine: Longboatd, cli: CL
 
 def test_the_start_period_forgives_failures_until_a_success(engine: Longboatd,
                                                             cli: CLI) -> None:
-    # ready after 1.5 s; failures meanwhile do not count (one would be enough otherwise)
+    # ready after 2.5 s; failures meanwhile do not count (one would be enough otherwise)
     since = time.time()
     run(cli, "lbh-boot", "--health-cmd", "test -e /tmp/ready", "--health-retries", "1",
-        "--health-start-period", "5s", *FAST,
-        command=("sh", "-c", "sleep 1.5; touch /tmp/ready; sleep 120"))
+        "--health-start-period", "8s", *FAST,
+        command=("sh", "-c", "sleep 2.5; touch /tmp/ready; sleep 120"))
     until(lambda: any(e["ExitCode"] == 1 for e in health(engine, "lbh-boot")
                       .get("Log", [])), what="a failed probe")
     assert health(engine, "lbh-boot")["Status"] == "starting"
@@ -188,12 +188,17 @@ def test_the_start_period_forgives_failures_until_a_success(engine: Longboatd,
                             "--filter", "event=health_status",
                             "--format", "{{.Action}}").stdout.split("\n")
     assert [a for a in actions if a] == ["health_status: healthy"]
-    # past the start period (short here): failures count
+    # past the start period (2 s here): failures count; those before it did not
+    since = time.time()
     run(cli, "lbh-late", "--health-cmd", "false", "--health-retries", "1",
-        "--health-start-period", "1s", *FAST)
-    until(lambda: health(engine, "lbh-late").get("Log"), what="a probe")
-    assert health(engine, "lbh-late")["Status"] == "starting"
+        "--health-start-period", "2s", *FAST)
     until(status_is(engine, "lbh-late", "unhealthy"), what="unhealthy")
+    streak = health(engine, "lbh-late")["FailingStreak"]
+    probes = engine.docker("events", "--since", f"{since:.3f}", "--until",
+                           f"{time.time():.3f}", "--filter", "container=lbh-late",
+                           "--filter", "event=exec_die", "--format",
+                           "{{.Action}}").stdout.split()
+    assert 1 <= streak <= len(probes) - 3, (streak, len(probes))   # ~8 forgiven
 
 
 def test_the_image_check_is_inherited_and_none_disables_it(engine: Longboatd,
@@ -247,19 +252,27 @@ def test_checks_stop_with_the_container_and_start_again(engine: Longboatd, cli: 
     until(status_is(engine, "lbh-cycle", "healthy"), what="healthy")
     cli("stop", "-t", "1", "lbh-cycle")
     stopped = health(engine, "lbh-cycle")
+    assert stopped["Status"] == "unhealthy"          # as Docker 20.10 leaves it
     time.sleep(0.6)
     assert health(engine, "lbh-cycle") == stopped         # no probe while stopped
     cli("start", "lbh-cycle")
-    assert health(engine, "lbh-cycle")["Status"] == "starting"
+    restarted = health(engine, "lbh-cycle")
+    assert restarted["Status"] == "starting"
+    kept = [e for e in restarted["Log"] if e in stopped["Log"]]     # the log is kept
+    assert kept and kept == stopped["Log"][-len(kept):]
     until(status_is(engine, "lbh-cycle", "healthy"), what="healthy again")
-    # paused: no probes; unpaused: they go on
+    # paused: no probes (unhealthy meanwhile, as Docker); unpaused: they go on
     cli("pause", "lbh-cycle")
     paused = health(engine, "lbh-cycle")
+    assert paused["Status"] == "unhealthy"
+    assert cli("ps", "--filter", "name=lbh-cycle", "--format",
+               "{{.Status}}").stdout.strip().endswith("(Paused)")
     time.sleep(0.6)
     assert health(engine, "lbh-cycle")["Log"] == paused["Log"]
     cli("unpause", "lbh-cycle")
     until(lambda: health(engine, "lbh-cycle")["Log"][-1] != paused["Log"][-1],
           what="a probe after unpause")
+    until(status_is(engine, "lbh-cycle", "healthy"), what="healthy after unpause")
 
 
 def test_an_engine_restart_keeps_checking(engine: Longboatd, cli: CLI) -> None:
@@ -274,3 +287,79 @@ def test_an_engine_restart_keeps_checking(engine: Longboatd, cli: CLI) -> None:
           time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(down + 0.5)),
           what="a probe after the restart")
     until(status_is(engine, "lbh-live", "healthy"), what="healthy after the restart")
+
+
+# -- against Docker 20.10 --------------------------------------------------------------------
+ORACLE = {
+    "lbh-o-ok": ("--health-cmd", "echo ok", *FAST),
+    "lbh-o-bad": ("--health-cmd", "echo no; exit 3", "--health-retries", "2", *FAST),
+    "lbh-o-slow": ("--health-cmd", "sleep 7", "--health-timeout", "300ms",
+                   "--health-retries", "1", *FAST),
+    "lbh-o-start": ("--health-cmd", "true"),
+    "lbh-o-cmdless": ("--health-retries", "1", *FAST),
+    "lbh-o-none": (),
+}
+
+
+def _observe(docker: Callable[..., Any]) -> dict[str, Any]:
+    """What a user sees of the ORACLE containers on one engine (timing normalised)."""
+    def out(*args: str) -> str:
+        data = docker(*args).stdout
+        return data.decode() if isinstance(data, bytes) else str(data)
+
+    since = time.time()
+    for name, flags in ORACLE.items():
+        out("run", "-d", "--network", "none", "--name", name, *flags, "bb:1", "sleep", "60")
+
+    def inspected(name: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(out("inspect", name))[0]
+        return found
+
+    for name, wanted in (("lbh-o-ok", "healthy"), ("lbh-o-bad", "unhealthy"),
+                         ("lbh-o-slow", "unhealthy")):
+        until(lambda name=name, wanted=wanted: (inspected(name)["State"].get("Health")
+                                                or {}).get("Status") == wanted,
+              what=f"{name} {wanted}")
+    seen: dict[str, Any] = {}
+    for name in ORACLE:
+        info = inspected(name)
+        record = info["State"].get("Health")
+        seen[name] = {
+            "config": info["Config"].get("Healthcheck"),
+            "health": None if record is None else {
+                "keys": sorted(record), "status": record["Status"],
+                "streak": min(record["FailingStreak"], 1),
+                "results": sorted({(e["ExitCode"], e["Output"]) for e in record["Log"]}),
+                "entry keys": sorted({k for e in record["Log"] for k in e})}}
+    rows = out("ps", "--format", "{{.Names}}|{{.Status}}").splitlines()
+    seen["ps"] = sorted((n, s.rpartition(" (")[2] if s.endswith(")") else "")
+                        for n, s in (r.split("|") for r in rows))
+    seen["filters"] = {value: sorted(out("ps", "--filter", f"health={value}", "--format",
+                                         "{{.Names}}").split())
+                       for value in ("starting", "healthy", "unhealthy", "none")}
+    events = out("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
+                 "--filter", "container=lbh-o-ok",
+                 "--format", "{{.Action}}|{{json .Actor.Attributes}}").splitlines()
+    first = [(action, sorted(json.loads(attrs))) for action, attrs in
+             (e.split("|", 1) for e in events[2:6])]
+    seen["events"] = [events[0].split("|")[0], events[1].split("|")[0], *first]
+    out("stop", "-t", "0", "lbh-o-ok")
+    seen["stopped"] = inspected("lbh-o-ok")["State"]["Health"]["Status"]
+    out("rm", "-f", *ORACLE)
+    return seen
+
+
+def test_what_users_see_matches_docker(engine: Longboatd, tmp_path_factory:
+                                       pytest.TempPathFactory, rootfs_template: Path) -> None:
+    import tarfile
+
+    from tests.support.dockerd import running
+
+    with running(tmp_path_factory.mktemp("dockerd-health")) as dockerd:
+        image = tmp_path_factory.mktemp("image-health") / "rootfs.tar"
+        with tarfile.open(image, "w") as tar:
+            tar.add(rootfs_template, arcname=".")
+        dockerd.docker("import", str(image), "bb:1")
+        theirs = _observe(dockerd.docker)
+    ours = _observe(engine.docker)
+    assert ours == theirs

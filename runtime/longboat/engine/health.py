@@ -10,8 +10,10 @@ stdout and stderr kept together up to 4096 bytes. A probe that runs longer than
 status (``starting`` until the first success or until ``Retries`` failures in a row after
 the start period; then ``healthy``/``unhealthy``), the failing streak and the last five
 results; a change of status is a ``health_status: <status>`` event. Checks stop when the
-container exits, is stopped, paused or removed, and start again (status ``starting``) when
-it starts, is unpaused, or when the engine restarts with it still running (live restore).
+container exits, is stopped, paused or removed (the status then reads ``unhealthy``, as
+Docker 20.10 leaves it, without an event), go on when it is unpaused, and start again
+(status ``starting``) when it starts or when the engine restarts with it still running
+(live restore).
 
 One difference from Docker 20.10, on purpose: the timeout runs from the moment the probe
 process has started (as Docker 25 does), so a slow exec start on a loaded host is not a
@@ -292,13 +294,24 @@ class HealthChecks:
             self._launch(container, settings)
 
     def stop(self, container_id: str) -> None:
+        """Exit, stop, kill, rm, pause: no more probes. As Docker 20.10, checks that were
+        running leave the status ``unhealthy`` (no event) until the next start."""
         task = self.tasks.pop(container_id, None)
-        if task is not None:
-            task.cancel()
+        if task is None:
+            return
+        task.cancel()
+        container = self.engine.containers.by_id.get(container_id)
+        record = container.state.get("Health") if container is not None else None
+        if container is not None and isinstance(record, dict):
+            record["Status"] = UNHEALTHY
+            container.save()
 
     def close(self) -> None:
-        for cid in list(self.tasks):
-            self.stop(cid)
+        """The engine stops: the probes stop, the containers' state stays as it was
+        (they may keep running: live restore starts the checks again)."""
+        for task in self.tasks.values():
+            task.cancel()
+        self.tasks.clear()
 
     def _launch(self, container: Container, settings: Settings) -> None:
         task = asyncio.get_running_loop().create_task(self._checks(container, settings))
