@@ -43,15 +43,20 @@ class FakeUpstream:
 
         assert engine.netns is not None
         self.sock = netns.socket_in(str(engine.netns), socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((address, 53))
+        self.sock.settimeout(0.2)
+        self.stopping = threading.Event()
         self.asked: list[str] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             query = wire.parse(data)
@@ -65,8 +70,9 @@ class FakeUpstream:
             self.sock.sendto(reply, peer)
 
     def close(self) -> None:
-        self.sock.close()
+        self.stopping.set()
         self.thread.join(5)
+        self.sock.close()
 
 
 def test_names_it_does_not_know_go_upstream(engine: Longboatd) -> None:
@@ -86,6 +92,20 @@ def test_names_it_does_not_know_go_upstream(engine: Longboatd) -> None:
         resolv = engine.docker("run", "--rm", "--network", "lbqd", "--dns", "10.215.30.1",
                                "bb:1", "cat", "/etc/resolv.conf").stdout
         assert "nameserver 127.0.0.11" in resolv and "10.215.30.1" not in resolv
+    finally:
+        upstream.close()
+
+
+def test_with_ndots_set_single_labels_are_not_forwarded(engine: Longboatd) -> None:
+    upstream = FakeUpstream(engine, "10.215.30.1")
+    try:
+        out = engine.docker("run", "--rm", "--network", "lbqd", "--dns", "10.215.30.1",
+                            "--dns-option", "ndots:2", "bb:1", "sh", "-c",
+                            "cat /etc/resolv.conf; nslookup lbqsingle; nslookup "
+                            f"{UPSTREAM_NAME}", check=False).stdout
+        assert "options ndots:2" in out and "ndots:0" not in out
+        assert f"Address: {UPSTREAM_ADDRESS}" in out
+        assert not [q for q in upstream.asked if q.startswith("lbqsingle/")]
     finally:
         upstream.close()
 

@@ -466,3 +466,23 @@ def test_names_too_long_to_encode_are_refused() -> None:
         wire.encode_name(".".join(["a" * 63] * 5))
     assert wire.encode_name("web.") == wire.encode_name("web") == b"\x03web\x00"
     assert wire.encode_name("") == b"\x00"
+
+
+def test_with_ndots_set_single_labels_not_ours_are_answered_empty(
+        loop: Loop, upstream: FakeUpstream) -> None:
+    server = DnsServer([upstream.address], timeout=0.3)
+    udp, tcp = _pair_of_sockets()
+    address = udp.getsockname()
+    loop.call(lambda: server.listen("c3", udp, tcp, lookup, ndots_set=True))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(wire.query("lbqsingle", wire.TYPE_A, 7), address)
+            reply = s.recv(4096)
+            assert rcode(reply) == wire.NOERROR and addresses(reply) == []
+            s.sendto(wire.query("example.com", wire.TYPE_A, 8), address)  # dotted: upstream
+            assert addresses(s.recv(4096)) == [UPSTREAM_ADDRESS]
+            s.sendto(wire.query("web", wire.TYPE_A, 9), address)          # ours: answered
+            assert addresses(s.recv(4096)) == ["172.18.0.2"]
+    finally:
+        loop.call(lambda: server.stop("c3"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from longboat.errors import InvalidArgument
 from longboat.network import etcfiles
 
 
@@ -21,6 +22,16 @@ def host_file(path: str) -> str:
 def host_resolv_conf() -> str:
     """The host's resolv.conf text (systemd-resolved's upstreams behind its stub)."""
     return host_file(etcfiles.host_resolv_conf_path())
+
+
+def ndots_set(directory: str) -> bool:
+    """Whether the container's resolv.conf sets ndots above 0 (only the user's does:
+    ours for the embedded server says ndots:0)."""
+    try:
+        return etcfiles.ndots_set(etcfiles.options(host_file(os.path.join(
+            directory, "resolv.conf"))))
+    except InvalidArgument:
+        return False
 
 
 def write_in_place(path: str, text: str) -> None:

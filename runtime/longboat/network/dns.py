@@ -10,6 +10,8 @@ A listener answers from its ``lookup``:
   Docker does for a container without IPv6); None: not ours.
 - ``PTR`` for ``in-addr.arpa``/``ip6.arpa`` names: ``lookup("172.18.0.2", PTR)`` gives
   the names of that address, or None.
+- With ``ndots_set``, an A/AAAA question for a single-label name that is not ours is
+  answered empty (NOERROR), not forwarded, as Docker's resolver does.
 - Everything that is not ours goes to the upstream servers (the host's resolvers, or
   the container's ``--dns``), in order: over UDP for a UDP query — again over TCP when
   the answer comes back truncated — and over TCP for a TCP query; 4 s per server; when
@@ -77,11 +79,13 @@ def upstream_address(text: str) -> tuple[str, int]:
 
 class _Listener:
     def __init__(self, udp: socket.socket | None, tcp: socket.socket | None,
-                 lookup: Lookup, upstreams: list[tuple[str, int]]) -> None:
+                 lookup: Lookup, upstreams: list[tuple[str, int]], *,
+                 ndots_set: bool = False) -> None:
         self.udp = udp
         self.tcp = tcp
         self.lookup = lookup
         self.upstreams = upstreams
+        self.ndots_set = ndots_set
         self.tasks: set[asyncio.Task[None]] = set()
         self.tcp_clients = 0
 
@@ -103,17 +107,20 @@ class DnsServer:
     # -- listeners -------------------------------------------------------------------------
     def listen(self, key: Hashable, udp_sock: socket.socket | None,
                tcp_sock: socket.socket | None, lookup: Lookup, *,
-               upstreams: list[str] | None = None) -> None:
+               upstreams: list[str] | None = None, ndots_set: bool = False) -> None:
         """Serve on the two bound sockets (the server owns them from now on) until
         :meth:`stop`. ``upstreams`` overrides the server's for this listener (``--dns``;
-        [] for none at all)."""
+        [] for none at all). ``ndots_set``: the container's resolv.conf sets ndots above
+        0, so an A/AAAA question for a single-label name that is not ours gets an empty
+        answer instead of going upstream (Docker's resolver: the client then tries its
+        search domains)."""
         loop = asyncio.get_running_loop() if self._loop is None else self._loop
         self._loop = loop
         if key in self._listeners:
             self.stop(key)
         servers = (self.upstreams if upstreams is None
                    else [upstream_address(u) for u in upstreams][:MAX_UPSTREAMS])
-        listener = _Listener(udp_sock, tcp_sock, lookup, servers)
+        listener = _Listener(udp_sock, tcp_sock, lookup, servers, ndots_set=ndots_set)
         self._listeners[key] = listener
         if udp_sock is not None:
             udp_sock.setblocking(False)
@@ -270,7 +277,10 @@ class DnsServer:
                     values = list(values)
                     _ids.shuffle(values)
             if values is None:
-                return query
+                if not (listener.ndots_set and question.qtype != wire.TYPE_PTR
+                        and "." not in name):
+                    return query
+                values = []
             return wire.answer(query, question.qtype, list(values), max_size=max_size)
         except Exception:   # a fault of the lookup: the container still gets an answer
             log.exception("dns: answering %s (type %d) failed", name, question.qtype)
