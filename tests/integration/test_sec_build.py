@@ -173,6 +173,21 @@ def test_deep_nesting(engine: Longboatd) -> None:
     assert_nothing_left(engine)
 
 
+@pytest.mark.parametrize("dockerfile, message", [
+    ("FROM bb:1\nWORKDIR /" + "w/" * 2100 + "\n", "File name too long"),
+    ("FROM bb:1\nCOPY --chown=99999999999 f /f\n", "out of range"),
+    ("FROM bb:1\nCOPY --chown=1:4294967295 f /f\n", "out of range"),
+    ("FROM bb:1\nCOPY f /" + "c/" * 2100 + "\n", "too long"),
+])
+def test_hostile_paths_and_ids_are_clear_errors(engine: Longboatd, dockerfile: str,
+                                                message: str) -> None:
+    result = build(engine, _tar([_dockerfile(dockerfile), _file("f")]), "-t", "lbs-ids:1")
+    assert result.returncode != 0
+    assert "internal error" not in result.stderr
+    assert message in result.stderr, result.stderr[-2000:]
+    assert_nothing_left(engine)
+
+
 # -- hostile images: COPY --from, --chown ---------------------------------------------------
 
 def _image_with(engine: Longboatd, name: str, entries: list[Entry]) -> None:

@@ -260,7 +260,13 @@ class Writer:
     def run(self) -> None:
         plan = self.plan
         for source in plan.sources:
-            self._one(source)
+            try:
+                self._one(source)
+            except OSError as exc:
+                if exc.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+                    raise
+                raise BuildError(f"cannot copy to {plan.dest[:80]}: {exc.strerror} (too "
+                                 "long, or too many symbolic links)") from None
         for path, ns in reversed(self.dir_times):
             try:
                 fd = fs.open_nofollow_in_root(self.root_fd, path, os.O_RDONLY

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy as copy_module
+import errno
 import hashlib
 import json
 import os
@@ -236,6 +237,10 @@ async def _workdir(b: Builder, state: StageState, node: Node) -> None:
             os.close(fs.makedirs_in_root(root_fd, path, 0o755))
         except NotADirectoryError:
             raise BuildError(f"WORKDIR {path}: a part of it is not a directory") from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+                raise
+            raise BuildError(f"WORKDIR {path[:80]}...: {exc.strerror}") from None
 
     def commit() -> Image:
         layer = change_files(b, state.image, work)
@@ -374,7 +379,11 @@ def _owner(spec: str, root_fd: int) -> copying.Owner:
     user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
     def number(text: str) -> int | None:
-        return int(text) if text.isdigit() else None
+        if not text.isdigit():
+            return None
+        if int(text) > 0xFFFFFFFE:      # (uid_t)-1 and beyond are not ids
+            raise BuildError(f"invalid chown string format: {spec}: {text} is out of range")
+        return int(text)
 
     uid = number(user)
     if uid is None:
