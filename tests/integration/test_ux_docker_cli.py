@@ -33,6 +33,9 @@ def _run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
     "volume create lbu-a lbu-b", "volume rm", "volume inspect", "volume ls lbu-x",
     "volume prune lbu-x", "volume ls -x",
     "port", "port lbu-a 80 lbu-c", "build --bogus .",
+    "port --bogus", "network create -x", "volume rm --force --zz",
+    "network ls --filter", "network ls -f", "build --cpu-shares x .",
+    "build --cpu-period 1.5 .", "network create --subnet",
 ])
 def test_usage_errors_as_docker(words: str, tmp_path: Path) -> None:
     if docker_cli() == "docker":

@@ -127,3 +127,14 @@ def test_system_service_needs_its_action(capsys: pytest.CaptureFixture[str]) -> 
                           "See 'longboat system service --help'.\n\nUsage:  longboat system "
                           "service [OPTIONS] {start|stop|status|restart} "
                           "[-- LONGBOATD-FLAGS]\n")
+
+
+def test_flag_values_and_unknown_flags_before_counts(capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    assert run(capsys, "network", "ls", "--filter") == (
+        125, "", "flag needs an argument: --filter\nSee 'longboat network ls --help'.\n")
+    assert run(capsys, "lab", "up", "--nodes", "x") == (
+        125, "", 'invalid argument "x" for "--nodes" flag: strconv.ParseInt: parsing "x": '
+                 "invalid syntax\nSee 'longboat lab up --help'.\n")
+    assert run(capsys, "port", "--bogus") == (
+        125, "", "unknown flag: --bogus\nSee 'longboat port --help'.\n")

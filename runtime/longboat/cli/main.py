@@ -48,6 +48,7 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         # every parser (a command's, not only the top one) refuses what it does not
         # know, so the error names that command as docker's does
+        self._words = list(args or [])
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             from longboat.cli import usage
@@ -65,7 +66,13 @@ class Parser(argparse.ArgumentParser):
         if word is not None:
             raise UsageError(f"{self.prog}: '{word}' is not a {self.prog} command.\n"
                              f"{usage.see_help(self)}", 1)
+        flag = usage.flag_error(message, getattr(self, "_words", []))
+        if flag is not None:
+            raise UsageError(f"{flag}\n{usage.see_help(self)}")
         if usage.missing_arguments(self, message):
+            unknown = usage.first_unknown_flag(self, getattr(self, "_words", []))
+            if unknown is not None:
+                raise UsageError(f"{usage.unknown_flag(unknown)}\n{usage.see_help(self)}")
             raise UsageError(f"{usage.arity_error(self)}\n"
                              f"{usage.see_help(self, usage=True)}", 1)
         raise UsageError(f"{self.prog}: {message}.\nSee '{self.prog} --help'.")

@@ -192,11 +192,50 @@ def missing_arguments(parser: argparse.ArgumentParser, message: str) -> bool:
     return bool(missing) and all(m in names for m in missing.split(", "))
 
 
+def first_unknown_flag(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+    """The first word that looks like a flag this command does not have (docker checks
+    flags before it counts arguments)."""
+    for word in words:
+        if word == "--":
+            return None
+        if not word.startswith("-") or word == "-":
+            continue
+        try:
+            found = parser._parse_optional(word)
+        except argparse.ArgumentError:              # an ambiguous abbreviation
+            continue
+        if isinstance(found, tuple) and found[0] is None:
+            return word
+    return None
+
+
 def unknown_flag(word: str) -> str:
     """pflag's words for a flag the command does not have."""
     if word.startswith("--"):
         return f"unknown flag: {word.split('=', 1)[0]}"
     return f"unknown shorthand flag: {word[1:2]!r} in {word}"
+
+
+def flag_error(message: str, words: list[str]) -> str | None:
+    """pflag's words for argparse's complaints about a flag's value (``words``: the
+    command's arguments, to name the flag as it was typed)."""
+    found = re.match(r"argument (\S+): expected one argument$", message)
+    if found:
+        names = found.group(1).split("/")
+        typed = [w for w in words if w in names]
+        name = typed[-1] if typed else ([n for n in names if n.startswith("--")]
+                                        or names)[0]
+        if not name.startswith("--"):
+            return f"flag needs an argument: {name[1:]!r} in {name}"
+        return f"flag needs an argument: {name}"
+    found = re.match(r"argument (\S+): invalid (int|float) value: '(.*)'$", message)
+    if found:
+        names = sorted(found.group(1).split("/"), key=lambda n: n.startswith("--"))
+        value = found.group(3)
+        parse = "ParseInt" if found.group(2) == "int" else "ParseFloat"
+        return (f'invalid argument "{value}" for "{", ".join(names)}" flag: '
+                f'strconv.{parse}: parsing "{value}": invalid syntax')
+    return None
 
 
 def invalid_choice(message: str) -> str | None:
