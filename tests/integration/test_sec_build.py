@@ -362,3 +362,17 @@ def test_add_url_redirect_within_http_is_followed(engine: Longboatd, server: str
     assert out == "served\n"
     engine.docker("rmi", "lbs-url:1")
     assert_nothing_left(engine)
+
+
+def test_run_sees_no_descriptor_of_the_builder(engine: Longboatd) -> None:
+    """A RUN step's process holds stdio only (the builder holds context and image roots
+    open meanwhile): nothing of the host reachable through /proc/self/fd."""
+    result = build(engine, _tar([_dockerfile(
+        "FROM bb:1\nCOPY f /f\nRUN ls -l /proc/self/fd/ > /fds; ls /proc/self/fd | wc -l "
+        ">> /fds\n"), _file("f")]), "-t", "lbs-fds:1")
+    assert result.returncode == 0, result.stderr
+    out = engine.docker("run", "--rm", "--network", "none", "lbs-fds:1", "cat",
+                        "/fds").stdout
+    assert out.splitlines()[-1].strip() == "4", out     # 0, 1, 2 and ls's own directory
+    engine.docker("rmi", "lbs-fds:1")
+    assert_nothing_left(engine)
