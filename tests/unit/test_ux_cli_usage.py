@@ -138,3 +138,8 @@ def test_flag_values_and_unknown_flags_before_counts(capsys: pytest.CaptureFixtu
                  "invalid syntax\nSee 'longboat lab up --help'.\n")
     assert run(capsys, "port", "--bogus") == (
         125, "", "unknown flag: --bogus\nSee 'longboat port --help'.\n")
+
+
+def test_help_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "help", "network", "ls") == run(capsys, "network", "ls", "--help")
+    assert run(capsys, "help")[1].startswith("\nUsage:  longboat [OPTIONS] COMMAND\n")

@@ -494,6 +494,8 @@ def _handler(name: str) -> Callable[[Context], int | None]:
 
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["help"]:                   # `longboat help network create`, as docker
+        words = [*words[1:], "--help"]
     parser = build_parser(only=_command_word(words))
     try:
         args = parser.parse_args(words)
