@@ -1,8 +1,12 @@
-"""A container's exit hands the kernel side of its networking (deleting the veth pair,
-the namespace file, giving its addresses back) to a background thread: nothing of that
-may show. Back-to-back runs with the same fixed address, a network removed right after
-its last container, a container started again at once, inspect right after a stop; and
-a container without published ports leaves the nftables table alone."""
+"""Networking off the critical path of ``run``, invisibly.
+
+At start, the endpoints join the container's namespace while the runtime creates the
+container: they are there when its process starts, and sysctls naming its interfaces
+still apply. At exit, the kernel side (deleting the veth pair, the namespace file,
+giving its addresses back) is left to a background thread: nothing of that may show.
+Back-to-back runs with the same fixed address, a network removed right after its last
+container, a container started again at once, inspect right after a stop; and a
+container without published ports leaves the nftables table alone."""
 
 from __future__ import annotations
 
@@ -108,3 +112,17 @@ def test_no_table_rebuild_without_published_ports(engine: Longboatd) -> None:
     after = _table_handles(engine)
     assert after != before
     assert "18300" not in after
+
+
+def test_endpoints_are_there_when_the_process_starts(engine: Longboatd) -> None:
+    out = engine.docker("run", "--rm", "bb:1", "sh", "-c",
+                        "ip -4 -o addr show eth0; ip route; cat /etc/hosts").stdout
+    assert "inet 172." in out and "default via" in out
+    address = out.split("inet ")[1].split("/")[0]
+    assert address in out.split("default via")[1]      # /etc/hosts names it
+
+
+def test_sysctls_naming_the_interface_apply(engine: Longboatd) -> None:
+    out = engine.docker("run", "--rm", "--sysctl", "net.ipv4.conf.eth0.rp_filter=2",
+                        "bb:1", "cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter").stdout
+    assert out.strip() == "2"

@@ -304,9 +304,10 @@ class Containers:
             await monitor.call("delete", id=container.id, force=True)
         except Exception:
             pass   # nothing left over from an earlier run (before mounting its rootfs)
+        joining: asyncio.Future[None] | None = None
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._prepare_bundle,
-                                                             container)
+            image_config = await asyncio.get_running_loop().run_in_executor(
+                None, self._prepare_bundle, container)
             self.engine.container_networks.start_dns(container)
             log: dict[str, Any] = {"path": container.log_path}
             options = (container.host_config.get("LogConfig") or {}).get("Config") or {}
@@ -315,10 +316,26 @@ class Containers:
 
                 log["max_size"] = parse_size(options["max-size"])
                 log["max_file"] = int(options.get("max-file") or 1)
-            reply = await monitor.call("create", id=container.id, bundle=container.bundle,
-                                       runtime=container.host_config.get("Runtime"),
-                                       tty=bool(config.get("Tty")),
-                                       stdin=bool(config.get("OpenStdin")), log=log)
+            if image_config is not None:
+                # the endpoints join the namespace file while the monitor creates the
+                # container (it needs only the file); both are done before it starts
+                joining = asyncio.get_running_loop().run_in_executor(
+                    None, self.engine.container_networks.join_all, container,
+                    image_config)
+                if any(key.startswith("net.") for key in
+                       container.host_config.get("Sysctls") or {}):
+                    await asyncio.wait([joining])    # they may name its interfaces
+            try:
+                reply = await monitor.call("create", id=container.id,
+                                           bundle=container.bundle,
+                                           runtime=container.host_config.get("Runtime"),
+                                           tty=bool(config.get("Tty")),
+                                           stdin=bool(config.get("OpenStdin")), log=log)
+            finally:
+                if joining is not None:
+                    await asyncio.wait([joining])    # done (or undone) either way
+            if joining is not None:
+                joining.result()
             # running from here on: an exit event may come as soon as start is sent
             container.set_state(Running=True, Paused=False, Restarting=False,
                                 OOMKilled=False, Pid=reply["pid"], ExitCode=0, Error="",
@@ -327,6 +344,8 @@ class Containers:
             await monitor.call("start", id=container.id)
             self.engine.health.start(container)
         except BaseException as exc:
+            if joining is not None and not joining.done():
+                await asyncio.wait([joining])        # never undo under a join
             container.set_state(Running=False, Restarting=False, Pid=0,
                                 Error=str(getattr(exc, "message", exc)), ExitCode=128)
             try:
@@ -342,7 +361,9 @@ class Containers:
                 await self.remove(container.id, force=True, volumes=True)
             raise
 
-    def _prepare_bundle(self, container: Container) -> None:
+    def _prepare_bundle(self, container: Container) -> dict[str, Any] | None:
+        """The rootfs, the namespace file and config.json; the image's config when
+        endpoints are still to join the namespace (``ContainerNetworks.join_all``)."""
         from longboat.engine.bundle import oci_config
 
         image = self.engine.images.get(container.data["Image"])
@@ -350,7 +371,7 @@ class Containers:
         if not os.path.ismount(container.rootfs):
             self.engine.snapshots.mounts(container.id).mount(container.rootfs)
         networks = self.engine.container_networks
-        networks.setup(container, image.config.get("config") or {})
+        joins = networks.prepare(container)
         spec = oci_config(
             container.id, container.config,
             volume_mounts.host_config_for_start(self.engine, container),
@@ -370,6 +391,7 @@ class Containers:
             tty=bool(container.config.get("Tty")))
         with open(os.path.join(container.bundle, "config.json"), "w") as f:
             json.dump(spec, f)
+        return (image.config.get("config") or {}) if joins else None
 
     async def _network_down(self, container: Container) -> None:
         """Its DNS listener, endpoints, addresses, rules and namespace file go."""

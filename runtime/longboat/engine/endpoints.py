@@ -207,15 +207,14 @@ class ContainerNetworks:
                                       "connecting to networks with user configured subnets")
             pool = network.pool_for(str(ip))
             if pool is None:
-                raise InvalidArgument(f"invalid address {ip}: it does not belong to any of "
-                                      f"network {network.name}'s subnets "
-                                      f"({', '.join(network.subnets()) or 'none'})")
+                raise InvalidArgument(f"Invalid address {ip}: It does not belong to any of "
+                                      "this network's subnets")
             owner = self.networks.ipam.owner(network.pool_key(pool[0]), str(ip))
             if owner is not None and owner != cid and owner in self._leaving:
                 self.settle(owner)     # an exited container's, given back in a moment
                 owner = self.networks.ipam.owner(network.pool_key(pool[0]), str(ip))
             if owner is not None and owner != cid:
-                raise Conflict(f"Address already in use: {ip} (network {network.name})")
+                raise Conflict("Address already in use")
 
     def _check_links(self, host_config: dict[str, Any], name: str) -> list[str]:
         """``name[:alias]`` -> Docker's stored ``/name:/me/alias`` (the target must
@@ -277,12 +276,18 @@ class ContainerNetworks:
     def setup(self, container: Container, image_config: dict[str, Any]) -> None:
         """At start (in an executor thread): the namespace file and every endpoint,
         ports, the firewall and the etc files. On failure, undone."""
+        if self.prepare(container):
+            self.join_all(container, image_config)
+
+    def prepare(self, container: Container) -> bool:
+        """At start, first (in an executor thread): the namespace file the bundle joins;
+        True when endpoints are to join it (:meth:`join_all`). Without endpoints, the
+        etc files, and False."""
         from longboat.network import netns
 
-        networks = self._attached(container)
-        if not networks:
+        if not self._attached(container):
             self.write_etc(container)
-            return
+            return False
         self.settle(container.id)      # its previous run's links and namespace file
         if _asks_addresses(container):
             self.settle()              # an address may still be an exited container's
@@ -290,6 +295,15 @@ class ContainerNetworks:
         if os.path.lexists(path):
             netns.remove(path)         # a stale one (the host rebooted, a crash)
         netns.create(path)
+        return True
+
+    def join_all(self, container: Container, image_config: dict[str, Any]) -> None:
+        """Every endpoint into the prepared namespace, ports, the firewall, the etc
+        files (in an executor thread; it may run while the runtime creates the
+        container, which needs only the namespace file; done before it starts). On
+        failure, all of it, the namespace file included, is undone."""
+        networks = self._attached(container)
+        path = self.netns_file(container.id)
         try:
             for network in networks:
                 self._join(container, network, primary=network is networks[0],
@@ -555,7 +569,8 @@ class ContainerNetworks:
         internal = all(n.internal for n in self._attached(container))
         upstreams = [] if internal else etcfiles.upstreams("", dns=dns) if dns else None
         self._dns_server().listen(container.id, udp, tcp, self.lookup_for(container.id),
-                                  upstreams=upstreams)
+                                  upstreams=upstreams,
+                                  ndots_set=container_etc.ndots_set(container.dir))
 
     def stop_dns(self, container_id: str) -> None:
         if self._dns is not None:
