@@ -239,6 +239,23 @@ def test_chown_never_opens_a_device_passwd(engine: Longboatd) -> None:
     assert_nothing_left(engine)
 
 
+def test_container_user_lookup_never_opens_a_device_passwd(engine: Longboatd) -> None:
+    """Not the builder's, the engine's: ``--user name`` reads the image's /etc/passwd;
+    a device node there is refused by its type, never opened."""
+    _image_with(engine, "lbs-pw3:1", [
+        _special("etc/passwd", tarfile.CHRTYPE, devmajor=4095, devminor=0),
+        _special("etc/group", tarfile.FIFOTYPE)])
+    try:
+        for user in ("lbs", "1:lbs"):
+            result = engine.docker("run", "--rm", "--network", "none", "--user", user,
+                                   "lbs-pw3:1", "true", check=False)
+            assert result.returncode != 0
+            assert "not a regular file" in result.stderr, result.stderr
+    finally:
+        engine.docker("rmi", "lbs-pw3:1")
+    assert_nothing_left(engine)
+
+
 def test_copy_from_symlinks_in_the_image_resolve_inside_it(engine: Longboatd) -> None:
     _image_with(engine, "lbs-links:1", [
         _special("abs", tarfile.SYMTYPE, "/etc/shadow"),

@@ -22,7 +22,7 @@ import stat
 from dataclasses import dataclass, field
 
 from longboat.errors import InvalidArgument
-from longboat.linux import fs
+from longboat.linux import fs, libc
 
 #: Largest /etc/passwd or /etc/group read (a hostile image could offer gigabytes).
 MAX_FILE = 16 << 20
@@ -66,7 +66,16 @@ def read_etc_file(root_fd: int, path: str) -> str | None:
     """The text of ``path`` inside the root, or None when it does not exist (as runc,
     which then resolves numbers only)."""
     try:
-        fd = fs.open_in_root(root_fd, path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # the type first, on an O_PATH descriptor: opening a device node of an image
+        # would open the host's device (the rootfs is not nodev), a FIFO would block
+        pfd = fs.open_in_root(root_fd, path, libc.O_PATH | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(pfd).st_mode):
+                raise InvalidArgument(f"{path} in the container's rootfs is not a regular "
+                                      "file")
+            fd = os.open(fs.fd_path(pfd), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        finally:
+            os.close(pfd)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
@@ -74,8 +83,6 @@ def read_etc_file(root_fd: int, path: str) -> str | None:
                               f"{e.strerror}") from None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidArgument(f"{path} in the container's rootfs is not a regular file")
         if info.st_size > MAX_FILE:
             raise InvalidArgument(f"{path} in the container's rootfs is larger than "
                                   f"{MAX_FILE} bytes")
