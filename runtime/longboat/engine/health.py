@@ -282,8 +282,9 @@ class HealthChecks:
         self._launch(container, settings)
 
     def restore(self, container: Container) -> None:
-        """A running container found at engine start (or monitor reconnection)."""
-        if container.id not in self.tasks:
+        """A running container found at engine start (or monitor reconnection); a paused
+        one gets its checks at unpause, as Docker's restore."""
+        if container.id not in self.tasks and not container.state.get("Paused"):
             self.start(container)
 
     def resume(self, container: Container) -> None:
