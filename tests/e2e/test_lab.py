@@ -73,9 +73,13 @@ def assert_nothing_left(before: hoststate.Snapshot, lab: str) -> None:
         after = state_now()
         leaks = [leak for leak in hoststate.leaks(before, after)
                  if not leak.startswith("process ")]
-        # only what a lab makes: other tests on this host come and go meanwhile
-        leaks = [leak for leak in leaks if leak.startswith(("link lb-", "link lp-"))
-                 or "longboat-lab" in leak]
+        # only what this lab makes: other tests (and their labs) come and go meanwhile;
+        # /run/longboat-lab's own mount goes only with the last lab on the host
+        others = list(Path("/run/longboat-lab").glob("*/lab.json"))
+        leaks = [leak for leak in leaks
+                 if leak.startswith((f"link lb-{lab}", f"link lp-{lab}"))
+                 or f"longboat-lab/{lab}" in leak
+                 or (leak.endswith(" /run/longboat-lab") and not others)]
         leaks += lab_processes(lab)
         if not leaks or time.monotonic() > deadline:
             break
