@@ -363,3 +363,39 @@ def test_what_users_see_matches_docker(engine: Longboatd, tmp_path_factory:
         theirs = _observe(dockerd.docker)
     ours = _observe(engine.docker)
     assert ours == theirs
+
+
+# -- longboat.core.container state=healthy ---------------------------------------------------
+def test_the_collection_waits_until_healthy_or_says_why_not(engine: Longboatd,
+                                                            tmp_path: Path) -> None:
+    pytest.importorskip("ansible")
+    from tests.integration.test_collection_modules import Playbook
+
+    play = Playbook(engine, tmp_path)
+
+    def task(name: str, **options: Any) -> dict[str, Any]:
+        return {"longboat.core.container": {
+            "name": name, "image": "bb:1", "command": "sleep 120", "stop_timeout": 0,
+            "network_mode": "none", "state": "healthy", "healthy_wait_timeout": 30,
+            **options}}
+
+    good = task("lbh-ans-ok", healthcheck={"test": "echo fine", "interval": "200ms"})
+    first = play([good])[0]
+    assert first["changed"] and first["actions"] == ["created", "started"]
+    assert first["container"]["State"]["Health"]["Status"] == "healthy"
+    again = play([good])[0]       # the same check: no change, healthy at once
+    assert again["changed"] is False
+    assert again["container"]["State"]["Health"]["Status"] == "healthy"
+    results = play([
+        task("lbh-ans-bad", healthcheck={"test": "echo down; exit 1", "interval": "200ms",
+                                         "retries": 1}),
+        task("lbh-ans-none"),
+        task("lbh-ans-slow", healthcheck={"test": "true"}, healthy_wait_timeout=1)],
+        fail=True)
+    assert results[0]["failed"]
+    assert results[0]["msg"] == ("container lbh-ans-bad is unhealthy: the last check "
+                                 "exited 1: down")
+    assert results[1]["failed"]
+    assert "lbh-ans-none has no health check to wait for" in results[1]["msg"]
+    assert results[2]["failed"]
+    assert "was not healthy within 1s (still starting)" in results[2]["msg"]
