@@ -397,7 +397,9 @@ class Containers:
         """Its DNS listener, endpoints, addresses, rules and namespace file go."""
         networks = self.engine.container_networks
         networks.stop_dns(container.id)
-        await asyncio.get_running_loop().run_in_executor(None, networks.teardown, container)
+        if networks.has_teardown(container):
+            await asyncio.get_running_loop().run_in_executor(None, networks.teardown,
+                                                             container)
 
     def _unmount(self, container: Container) -> None:
         from longboat.image.snapshot import Mount

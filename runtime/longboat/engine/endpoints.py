@@ -456,14 +456,10 @@ class ContainerNetworks:
         addresses back — is done by a background thread (``later``), after the exit is
         reported. Whatever reuses what it frees waits for it (:meth:`settle`): the
         container's next start, a network's removal, the engine's stop."""
+        if not self.has_teardown(container):
+            return
         path = self.netns_file(container.id)
         joined = [n for n in self.networks.by_id.values() if container.id in n.endpoints]
-        if not joined and not os.path.exists(path) and \
-                not container.data["NetworkSettings"].get("SandboxKey"):
-            return
-        with self._leaving_lock:
-            if not joined and container.id in self._leaving:
-                return     # already handed to the background thread
         for network in joined:
             self._forget_endpoint(container, network, path)
         settings = container.data["NetworkSettings"]
@@ -482,6 +478,17 @@ class ContainerNetworks:
                     max_workers=1, thread_name_prefix="net-teardown")
             self._leaving[container.id] = self._worker.submit(
                 self._undo, container.id, path, ids)
+
+    def has_teardown(self, container: Container) -> bool:
+        """Has :meth:`teardown` anything to do (cheap: the event loop asks it before
+        handing teardown to a thread)?"""
+        if any(container.id in n.endpoints for n in list(self.networks.by_id.values())):
+            return True
+        with self._leaving_lock:
+            if container.id in self._leaving:
+                return False     # already handed to the background thread
+        return os.path.exists(self.netns_file(container.id)) or \
+            bool(container.data["NetworkSettings"].get("SandboxKey"))
 
     def _undo(self, container_id: str, path: str, network_ids: list[str]) -> None:
         from longboat.network import netns
