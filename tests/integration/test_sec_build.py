@@ -95,6 +95,14 @@ def _pax_path(real: str, shown: str) -> Entry:
     return info, b"x"
 
 
+def _pax_link(name: str, target: str) -> Entry:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE
+    info.linkname = "innocent"
+    info.pax_headers = {"linkpath": target}
+    return info, None
+
+
 # -- hostile contexts --------------------------------------------------------------------
 
 @pytest.mark.parametrize("entries, fmt, message", [
@@ -119,6 +127,11 @@ def _pax_path(real: str, shown: str) -> Entry:
      "absolute path"),
     ([COPY_ALL, _file("a/" * 60 + "../" * 70 + "tmp/lbs-pwned")], tarfile.GNU_FORMAT,
      "path traversal is refused"),
+    ([COPY_ALL, _pax_link("h", "../../../../etc/passwd")], tarfile.PAX_FORMAT,
+     "path traversal is refused"),
+    ([COPY_ALL, _pax_link("h", "/etc/passwd")], tarfile.PAX_FORMAT, "absolute path"),
+    ([COPY_ALL, _special("h", tarfile.LNKTYPE, "a/" * 60 + "../" * 70 + "etc/passwd")],
+     tarfile.GNU_FORMAT, "path traversal is refused"),
     # one name switching type: file, then directory, then symlink out, then written
     ([COPY_ALL, _file("sw"), _special("sw", tarfile.DIRTYPE),
       _special("sw", tarfile.SYMTYPE, "/tmp"), _file("sw/lbs-pwned")], tarfile.GNU_FORMAT,
@@ -392,4 +405,32 @@ def test_run_sees_no_descriptor_of_the_builder(engine: Longboatd) -> None:
                         "/fds").stdout
     assert out.splitlines()[-1].strip() == "4", out     # 0, 1, 2 and ls's own directory
     engine.docker("rmi", "lbs-fds:1")
+    assert_nothing_left(engine)
+
+
+def test_the_dockerfile_parameter_stays_in_the_context(engine: Longboatd) -> None:
+    """``dockerfile=`` names a file of the context: ``..`` and absolute names resolve
+    inside it (so the host's files are never read as a Dockerfile)."""
+    import http.client
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(engine.socket))
+            self.sock = sock
+
+    context = _tar([_dockerfile("FROM bb:1\n")])
+    for name in ("../../../../etc/passwd", "/etc/passwd", "/proc/self/environ"):
+        conn = Unix("localhost", timeout=60)
+        try:
+            conn.request("POST", "/v1.41/build?t=lbs-df:1&dockerfile="
+                         + name.replace("/", "%2F"), body=context,
+                         headers={"Content-Type": "application/x-tar"})
+            out = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        assert "Cannot locate specified Dockerfile" in out, out
+        assert "root:" not in out
+    assert engine.docker("image", "inspect", "lbs-df:1", check=False).returncode != 0
     assert_nothing_left(engine)
