@@ -11,6 +11,8 @@ container without published ports leaves the nftables table alone."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +128,39 @@ def test_sysctls_naming_the_interface_apply(engine: Longboatd) -> None:
     out = engine.docker("run", "--rm", "--sysctl", "net.ipv4.conf.eth0.rp_filter=2",
                         "bb:1", "cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter").stdout
     assert out.strip() == "2"
+
+
+def test_a_teardown_left_half_done_is_finished_at_the_next_start(
+        tmp_path: Path, rootfs_template: Path) -> None:
+    """The engine dies after an exit moved the endpoint to the network's ``_leaving``
+    (records) but before its thread undid the kernel side: the next engine does it."""
+    with busybox_engine(tmp_path, rootfs_template, netns=True) as engine:
+        engine.docker("network", "create", "--subnet", "10.243.0.0/24", "lbp-crash")
+        engine.docker("run", "-d", "--name", "lbp-c", "--network", "lbp-crash",
+                      "--ip", "10.243.0.9", "bb:1", "sleep", "600")
+        info = json.loads(engine.docker("inspect", "lbp-c").stdout)[0]
+        network_id = json.loads(engine.docker("network", "inspect", "lbp-crash").stdout
+                                )[0]["Id"]
+        assert engine.process is not None
+        engine.process.kill()
+        engine.process.wait()
+        os.kill(info["State"]["Pid"], signal.SIGKILL)    # exits while no engine runs
+        # what teardown writes before it hands the kernel side to its thread
+        record = engine.data_root / "network" / "networks" / f"{network_id}.json"
+        data = json.loads(record.read_text())
+        endpoint = data["_endpoints"].pop(info["Id"])
+        data["_leaving"] = {info["Id"]: dict(endpoint, Netns=info["NetworkSettings"][
+            "SandboxKey"])}
+        record.write_text(json.dumps(data))
+        assert endpoint["HostIfname"] in _links(engine)
+        engine.start()
+        deadline = time.monotonic() + 5
+        while endpoint["HostIfname"] in _links(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert endpoint["HostIfname"] not in _links(engine)
+        assert "_leaving" not in json.loads(record.read_text())
+        engine.docker("rm", "lbp-c")
+        # the address went back: another container gets it
+        engine.docker("run", "--rm", "--network", "lbp-crash", "--ip", "10.243.0.9",
+                      "bb:1", "true")
+        engine.docker("network", "rm", "lbp-crash")
