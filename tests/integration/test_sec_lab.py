@@ -80,6 +80,11 @@ def test_node_engine_data_root_and_socket(lab: str) -> None:
 def test_lab_exec_does_not_name_the_callers_engine(lab: str) -> None:
     out = longboat("lab", "exec", "--name", lab, "1", "--", "env",
                    env={"LONGBOAT_HOST": "unix:///tmp/lbs-callers.sock",
-                        "DOCKER_HOST": "unix:///tmp/lbs-callers.sock"}).stdout
-    assert "lbs-callers.sock" not in out
+                        "DOCKER_HOST": "unix:///tmp/lbs-callers.sock",
+                        "DOCKER_CONTEXT": "lbs-callers", "DOCKER_TLS_VERIFY": "1",
+                        "DOCKER_CERT_PATH": "/tmp/lbs-callers-certs"}).stdout
+    assert "lbs-callers" not in out
+    # and the node's own engine answers the longboat there
+    longboat("lab", "exec", "--name", lab, "1", "--", "longboat", "version",
+             env={"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/tmp/lbs-callers-certs"})
     assert f"HOSTNAME={lab}-1" in out.splitlines()

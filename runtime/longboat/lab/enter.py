@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 # what a command on a node sees of its environment: the caller's, less what names
 # the caller's engine
-_DROP = ("LONGBOAT_HOST", "DOCKER_HOST")
+_DROP = ("LONGBOAT_HOST", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 
 
 def environment(node: plan.Node) -> dict[str, str]:
