@@ -244,3 +244,34 @@ def test_bad_input_errors_match_docker(dockerd: Dockerd, engine: Longboatd) -> N
                     docker(*args)
                 except AssertionError:
                     pass
+
+
+def test_predefined_host_and_none_match_docker(dockerd: Dockerd, engine: Longboatd
+                                               ) -> None:
+    for name in ("host", "none"):
+        theirs, ours = (json.loads(t)[0] for t in _both(dockerd, engine, "network",
+                                                        "inspect", name))
+        assert _network_shape(ours) == _network_shape(theirs), name
+
+
+@pytest.mark.parametrize("mode", ["none", "host"])
+def test_settings_on_none_and_host_match_docker(dockerd: Dockerd, engine: Longboatd,
+                                                mode: str) -> None:
+    try:
+        _both(dockerd, engine, "run", "-d", "--name", "lbq-m", "--network", mode, "bb:0",
+              "sleep", "600")
+        theirs, ours = (json.loads(t)[0] for t in _both(dockerd, engine, "inspect",
+                                                        "lbq-m"))
+        # (dockerd names a sandbox for these too, a namespace file of its own for none
+        # and the host's for host; we have none: the runtime makes none's namespace)
+        assert _without(_settings_shape(ours), "SandboxID", "SandboxKey") == \
+            _without(_settings_shape(theirs), "SandboxID", "SandboxKey")
+        theirs, ours = (json.loads(t)[0] for t in _both(dockerd, engine, "network",
+                                                        "inspect", mode))
+        assert _network_shape(ours) == _network_shape(theirs)
+    finally:
+        for docker in (dockerd.docker, engine.docker):
+            try:
+                docker("rm", "-f", "lbq-m")
+            except AssertionError:
+                pass

@@ -324,7 +324,26 @@ class Networks:
         raise NotFound(f"network {ref} not found")
 
     def inspect(self, ref: str, *, verbose: bool = False) -> dict[str, Any]:
-        return self.get(ref).inspect()
+        network = self.get(ref)
+        view = network.inspect()
+        if network.driver in ("host", "null") and network.builtin:
+            view["Containers"] = self._sharing(network)
+        return view
+
+    def _sharing(self, network: Network) -> dict[str, Any]:
+        """The running containers of the host or none network: Docker lists them with
+        an endpoint and no addresses (their namespaces are not ours to record)."""
+        import hashlib
+
+        out: dict[str, Any] = {}
+        for container in list(self.engine.containers.by_id.values()):
+            networks = container.data.get("NetworkSettings", {}).get("Networks") or {}
+            if network.name in networks and container.running:
+                endpoint = hashlib.sha256(f"{network.id}/{container.id}".encode())
+                out[container.id] = {"Name": container.name,
+                                     "EndpointID": endpoint.hexdigest(), "MacAddress": "",
+                                     "IPv4Address": "", "IPv6Address": ""}
+        return out
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
         return [n.inspect() for n in sorted(self.by_id.values(), key=lambda n: n.data[
