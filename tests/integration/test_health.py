@@ -289,6 +289,20 @@ def test_an_engine_restart_keeps_checking(engine: Longboatd, cli: CLI) -> None:
     until(status_is(engine, "lbh-live", "healthy"), what="healthy after the restart")
 
 
+def test_a_docker_exec_has_its_exec_die_event_too(engine: Longboatd, cli: CLI) -> None:
+    run(cli, "lbh-exec")
+    since = time.time()
+    assert engine.docker("exec", "lbh-exec", "sh", "-c", "exit 4", check=False
+                         ).returncode == 4
+
+    def dies() -> list[str]:
+        return engine.docker("events", "--since", f"{since:.3f}", "--until",
+                             f"{time.time():.3f}", "--filter", "event=exec_die", "--format",
+                             "{{.Actor.Attributes.exitCode}} {{.Actor.Attributes.name}}"
+                             ).stdout.splitlines()
+    assert until(dies, timeout=5, what="exec_die") == ["4 lbh-exec"]
+
+
 # -- against Docker 20.10 --------------------------------------------------------------------
 ORACLE = {
     "lbh-o-ok": ("--health-cmd", "echo ok", *FAST),

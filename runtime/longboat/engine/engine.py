@@ -97,7 +97,7 @@ class Engine:
                     if event["key"] == event["container"]:
                         await self.containers.on_exit(event)
                     else:
-                        self.execs.exited(event["key"], int(event["exit_code"]))
+                        self._exec_exited(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -112,6 +112,15 @@ class Engine:
                     break
                 except Exception:
                     log.exception("cannot reach the container monitor")
+
+    def _exec_exited(self, event: dict[str, Any]) -> None:
+        """An exec's exit: its record, and Docker's ``exec_die`` event (health probes
+        publish their own, once their output is read)."""
+        record = self.execs.by_id.get(event["key"])
+        self.execs.exited(event["key"], int(event["exit_code"]))
+        if record is not None and record.id not in self.health.probes:
+            self.events.publish("container", "exec_die", record.container, {
+                "execID": record.id, "exitCode": str(event["exit_code"])})
 
     def _engine_id(self) -> str:
         path = os.path.join(self.settings.data_root, "engine-id")

@@ -260,6 +260,7 @@ class HealthChecks:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.probes: set[str] = set()     # exec ids of the probes running now
 
     def settings(self, container: Container) -> Settings | None:
         try:
@@ -364,6 +365,7 @@ class HealthChecks:
         record = engine.execs.create(container, {
             "Cmd": command, "AttachStdout": True, "AttachStderr": True, "Tty": False,
             "Privileged": False})
+        self.probes.add(record.id)
         text = command[0] + " " + " ".join(command[1:])
         engine.events.publish("container", "exec_create: " + text, container,
                               {"execID": record.id})
@@ -371,6 +373,7 @@ class HealthChecks:
             return await self._run(record, settings, text)
         finally:
             engine.execs.by_id.pop(record.id, None)
+            self.probes.discard(record.id)
             with contextlib.suppress(Exception):
                 await engine.monitor.call("forget", id=record.id)
 
