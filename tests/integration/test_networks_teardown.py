@@ -153,6 +153,7 @@ def test_a_teardown_left_half_done_is_finished_at_the_next_start(
             "SandboxKey"])}
         record.write_text(json.dumps(data))
         assert endpoint["HostIfname"] in _links(engine)
+        engine.socket.unlink()      # the dead engine's: start() waits for a new one
         engine.start()
         deadline = time.monotonic() + 5
         while endpoint["HostIfname"] in _links(engine) and time.monotonic() < deadline:
