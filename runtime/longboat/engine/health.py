@@ -273,14 +273,18 @@ class HealthChecks:
                            config.get("Shell") or image_config.get("Shell"))
 
     def start(self, container: Container) -> None:
-        """At start and live restore: status ``starting``, the checks from now on."""
-        settings = self.settings(container)
-        if settings is None:
-            return
-        self.stop(container.id)
-        Health.reset(container.state)
-        container.save()
-        self._launch(container, settings)
+        """At start and live restore: status ``starting``, the checks from now on. Never
+        raises: a container that started stays started."""
+        try:
+            settings = self.settings(container)
+            if settings is None:
+                return
+            self.stop(container.id)
+            Health.reset(container.state)
+            container.save()
+            self._launch(container, settings)
+        except Exception:
+            log.exception("cannot start the health checks of %s", container.id[:12])
 
     def restore(self, container: Container) -> None:
         """A running container found at engine start (or monitor reconnection); a paused
