@@ -275,3 +275,30 @@ def test_settings_on_none_and_host_match_docker(dockerd: Dockerd, engine: Longbo
                 docker("rm", "-f", "lbq-m")
             except AssertionError:
                 pass
+
+
+def test_a_shared_namespace_matches_docker(dockerd: Dockerd, engine: Longboatd) -> None:
+    try:
+        _both(dockerd, engine, "network", "create", *PLAIN, "lbq-net")
+        _both(dockerd, engine, "run", "-d", "--name", "lbq-x", "--network", "lbq-net",
+              "--hostname", "lbqx", "bb:0", "sleep", "600")
+        _both(dockerd, engine, "run", "-d", "--name", "lbq-y", "--network",
+              "container:lbq-x", "bb:0", "sleep", "600")
+        theirs, ours = (json.loads(t)[0] for t in _both(dockerd, engine, "inspect",
+                                                        "lbq-y"))
+        assert _settings_shape(ours) == _settings_shape(theirs)
+        # (dockerd also copies X's name into Config.Hostname; we keep Y's config as
+        # created and use X's name at start)
+        assert theirs["Config"]["Hostname"] == "lbqx"
+        assert ours["HostConfig"]["NetworkMode"].startswith("container:")
+        assert theirs["HostConfig"]["NetworkMode"].startswith("container:")
+        theirs, ours = _both(dockerd, engine, "exec", "lbq-y", "sh", "-c",
+                             "cat /etc/hosts /etc/resolv.conf /etc/hostname; hostname")
+        assert ours == theirs
+    finally:
+        for docker in (dockerd.docker, engine.docker):
+            for args in (["rm", "-f", "lbq-y", "lbq-x"], ["network", "rm", "lbq-net"]):
+                try:
+                    docker(*args)
+                except AssertionError:
+                    pass

@@ -376,7 +376,7 @@ class Containers:
             container.id, container.config,
             volume_mounts.host_config_for_start(self.engine, container),
             image.config.get("config") or {}, container.rootfs,
-            hostname=container.config.get("Hostname") or container.id[:12],
+            hostname=networks.hostname(container),
             resolv_conf=os.path.join(container.dir, "resolv.conf"),
             hosts_file=os.path.join(container.dir, "hosts"),
             hostname_file=os.path.join(container.dir, "hostname"),

@@ -660,6 +660,7 @@ class ContainerNetworks:
         hostname = config.get("Hostname") or container.id[:12]
         if mode.startswith("container:"):
             other = self.engine.containers.get(mode.partition(":")[2])
+            hostname = self.hostname(container)
             for name in ("hosts", "resolv.conf"):
                 text = container_etc.host_file(os.path.join(other.dir, name))
                 container_etc.write_in_place(os.path.join(container.dir, name), text)
@@ -706,6 +707,19 @@ class ContainerNetworks:
             dns_options=host_config.get("DnsOptions") or None)
         container_etc.write(container.dir, hostname=hostname, hosts_text=hosts_text,
                             resolv_text=resolv_text)
+
+    def hostname(self, container: Container) -> str:
+        """The container's host name; under ``container:X``, X's (Docker's
+        initializeNetworkingPaths: the /etc files and the name are X's)."""
+        mode = container.host_config.get("NetworkMode") or "default"
+        if mode.startswith("container:"):
+            try:
+                other = self.engine.containers.get(mode.partition(":")[2])
+            except NotFound:
+                other = container
+            if other.id != container.id:
+                return self.hostname(other)
+        return str(container.config.get("Hostname") or container.id[:12])
 
     def _extra_hosts(self, container: Container) -> list[tuple[str, str]]:
         pairs = [etcfiles.validate_extra_host(e) for e in
