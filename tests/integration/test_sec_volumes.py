@@ -197,3 +197,14 @@ def test_anonymous_volume_shared_by_volumes_from_races(engine: Longboatd) -> Non
         if left:
             engine.docker("volume", "rm", name)
         assert [p.name for p in (engine.data_root / "volumes").iterdir()] == []
+
+
+def test_the_data_root_and_socket_are_private(engine: Longboatd) -> None:
+    engine.docker("volume", "create", "lbs-private")
+    for path in (engine.data_root, engine.data_root / "volumes",
+                 engine.data_root / "volumes" / "lbs-private", engine.data_root / "tmp"):
+        st = path.stat()
+        assert st.st_uid == 0 and st.st_mode & 0o077 == 0, (path, oct(st.st_mode))
+    sock = os.stat(engine.socket)
+    assert sock.st_uid == 0 and sock.st_mode & 0o007 == 0, oct(sock.st_mode)
+    engine.docker("volume", "rm", "lbs-private")
