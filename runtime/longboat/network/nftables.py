@@ -77,8 +77,9 @@ def _table(name: str) -> str:
 
 
 def _subnets(network: BridgeNetwork) -> list[Subnet]:
-    try:
-        return [ipaddress.ip_network(s, strict=False) for s in network.subnets]
+    try:   # no IPv6 zone: ipaddress keeps any text after "%", and str() gives it back
+        return [ipaddress.ip_network(s if "%" not in s else "", strict=False)
+                for s in network.subnets]
     except ValueError as exc:
         raise InvalidArgument(f"network on {network.ifname}: {exc}") from None
 
@@ -98,14 +99,16 @@ def _check_port(port: PublishedPort, bridges: set[str]) -> tuple[int, str | None
     if port.ifname not in bridges:
         raise InvalidArgument(f"published port {port.host_port}/{port.proto}: no bridge "
                               f"network on {port.ifname!r}")
-    try:
+    try:   # no IPv6 zone in either address (any text after "%" would reach the script)
+        if "%" in port.container_ip:
+            raise ValueError
         target = ipaddress.ip_address(port.container_ip)
     except ValueError:
         raise InvalidArgument(f"invalid container address {port.container_ip!r}") from None
     host: str | None = None
     if port.host_ip:
         try:
-            bound = ipaddress.ip_address(port.host_ip)
+            bound = ipaddress.ip_address(port.host_ip if "%" not in port.host_ip else "")
         except ValueError:
             raise InvalidArgument(f"invalid host address {port.host_ip!r}") from None
         if bound.version != target.version:
