@@ -208,3 +208,30 @@ def test_the_data_root_and_socket_are_private(engine: Longboatd) -> None:
     sock = os.stat(engine.socket)
     assert sock.st_uid == 0 and sock.st_mode & 0o007 == 0, oct(sock.st_mode)
     engine.docker("volume", "rm", "lbs-private")
+
+
+@pytest.mark.parametrize("depth", [400, 600])
+def test_copy_up_of_a_deep_tree(engine: Longboatd, depth: int) -> None:
+    """A VOLUME path holding a deep tree: copied (Docker copies any depth), or refused
+    with a clear error; either way nothing is left."""
+    deep = "data/" + "d/" * depth
+    _image(engine, "lbs-vdeep:1", [_entry(deep + "leaf", data=b"leaf\n")], "VOLUME /data\n")
+    try:
+        result = engine.docker("create", "--name", "lbs-c", "lbs-vdeep:1", check=False)
+        assert "internal error" not in result.stderr, result.stderr
+        if result.returncode == 0:
+            source = Path(json.loads(engine.docker("inspect", "lbs-c").stdout)[0]["Mounts"]
+                          [0]["Source"])
+            fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                leaf = os.open("d/" * depth + "leaf", os.O_RDONLY, dir_fd=fd)
+                assert os.read(leaf, 10) == b"leaf\n"
+                os.close(leaf)
+            finally:
+                os.close(fd)
+            engine.docker("rm", "-v", "lbs-c")
+        else:
+            assert "nested directories" in result.stderr, result.stderr
+            assert engine.docker("ps", "-aq").stdout == ""
+    finally:
+        engine.docker("rmi", "lbs-vdeep:1")
