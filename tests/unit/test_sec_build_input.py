@@ -207,3 +207,28 @@ def test_unterminated_substitutions_are_errors() -> None:
             process_word(text, {})
         except BuildError:
             pass
+
+
+def test_wildcard_sources_match_at_any_depth(tmp_path: Path) -> None:
+    from longboat.build import copy as copying
+    from longboat.linux import fs
+
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(1100):       # deeper than Python's recursion limit
+            os.mkdir("d", dir_fd=fd)
+            nxt = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        os.close(os.open("x", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd))
+        os.symlink("/", "out", dir_fd=fd)
+    finally:
+        os.close(fd)
+    root = fs.open_root(str(tmp_path))
+    try:
+        found = copying.resolve(root, ["*/" * 1100 + "x", "*/" * 1100 + "out/etc"],
+                                context=True, instruction="COPY")
+        assert [s.path for s in found] == ["d/" * 1100 + "x"]   # no way through the link
+    finally:
+        os.close(root)
+    context.remove_tree(str(tmp_path))

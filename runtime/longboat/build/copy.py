@@ -129,28 +129,39 @@ def resolve(root_fd: int, srcs: list[str], *, context: bool, instruction: str
 
 def _glob(root_fd: int, pattern: str) -> Iterator[str]:
     """Paths under the root matching ``pattern`` (Go's filepath.Match per component);
-    a matched directory's content is not searched further."""
+    a matched directory's content is not searched further. Iterative: directories are
+    opened from the top with no symlink on the way, one at a time, at any depth."""
+    from longboat.image.layer_paths import REAL_DIRS_ONLY
+    from longboat.image.layer_paths import openat2 as beneath
+
     depth = len(pattern.split("/"))
     regex = re.compile(_translate(pattern))
-
-    def walk(dir_fd: int, prefix: str, level: int) -> Iterator[str]:
-        for name in sorted(os.listdir(dir_fd)):
-            path = prefix + name
-            if level == depth:
-                if regex.match(path):
-                    yield path
-                continue
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                fd = os.open(name, _DIR, dir_fd=dir_fd)
-                try:
-                    yield from walk(fd, path + "/", level + 1)
-                finally:
-                    os.close(fd)
-
     top = fs.open_in_root(root_fd, "", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        yield from walk(top, "", 1)
+        stack = [("", 1)]
+        while stack:
+            rel, level = stack.pop()
+            try:
+                fd = beneath(top, rel, _DIR, REAL_DIRS_ONLY) if rel else top
+            except OSError as exc:
+                if exc.errno == errno.ENAMETOOLONG:
+                    raise BuildError(f"{pattern[:80]}...: too long a path") from None
+                raise
+            subdirs: list[str] = []
+            try:
+                for name in sorted(os.listdir(fd)):
+                    path = f"{rel}/{name}" if rel else name
+                    if level == depth:
+                        if regex.match(path):
+                            yield path
+                        continue
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        subdirs.append(path)
+            finally:
+                if fd != top:
+                    os.close(fd)
+            stack.extend((path, level + 1) for path in reversed(subdirs))
     finally:
         os.close(top)
 
