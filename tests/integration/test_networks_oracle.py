@@ -223,6 +223,20 @@ def test_bad_input_errors_match_docker(dockerd: Dockerd, engine: Longboatd) -> N
         ["network", "connect", "lbq-net", "lbq-e"],
         ["network", "disconnect", "lbq-nosuch", "lbq-e"],
         ["network", "rm", "lbq-nosuch"],
+        ["network", "create", "--ipv6", "lbq-v6none"],
+        ["network", "create", "--subnet", "fd00:5a:30::/64", "lbq-v6off"],
+        ["network", "create", "--subnet", "10.215.14.0/24", "--aux-address",
+         "a=10.215.15.1", "lbq-aux"],
+        ["network", "create", "-o", "com.docker.network.bridge.name=lbqbr", "-o",
+         "com.docker.network.driver.mtu=abc", "lbq-mtu"],
+        ["run", "-d", "--network", "lbq-net", "--ip6", "fd00:5a:31::5", "bb:0", "true"],
+        ["run", "-d", "--network", "lbq-net", "--network-alias", "x", "--ip", "10.215.11.300",
+         "bb:0", "true"],
+        ["run", "-d", "--network-alias", "lbqx", "bb:0", "true"],
+        ["network", "connect", "lbq-net", "lbq-nosuch"],
+        ["network", "connect", "host", "lbq-e"],
+        ["network", "disconnect", "none", "lbq-e"],
+        ["network", "rm", "host"],
     ]
     try:
         for docker in (dockerd.docker, ours):
@@ -232,14 +246,14 @@ def test_bad_input_errors_match_docker(dockerd: Dockerd, engine: Longboatd) -> N
         differences = []
         for args in cases:
             theirs, mine = _stderr(dockerd.docker, *args), _stderr(ours, *args)
-            assert theirs and mine, (args, theirs, mine)
             if theirs != mine:
                 differences.append((args, theirs, mine))
         assert not differences, "\n".join(f"{a}\n  docker: {t!r}\n  ours:   {m!r}"
                                           for a, t, m in differences)
     finally:
         for docker in (dockerd.docker, engine.docker):
-            for args in (["rm", "-f", "lbq-e"], ["network", "rm", "lbq-net"]):
+            for args in (["rm", "-f", "lbq-e"], ["network", "rm", "lbq-net"],
+                         ["network", "rm", "lbq-v6off"]):
                 try:
                     docker(*args)
                 except AssertionError:

@@ -199,9 +199,9 @@ class ContainerNetworks:
             try:
                 ip = ipaddress.ip_address(address)
             except ValueError:
-                raise InvalidArgument(f"invalid {field} {address!r}") from None
+                raise InvalidArgument(f"invalid IPv{version} address: {address}") from None
             if ip.version != version:
-                raise InvalidArgument(f"{field} {address} is not an IPv{version} address")
+                raise InvalidArgument(f"invalid IPv{version} address: {address}")
             if not network.user_subnet(version):
                 raise InvalidArgument("user specified IP address is supported only when "
                                       "connecting to networks with user configured subnets")

@@ -67,7 +67,11 @@ class BridgeDriver(Driver):
 
     def validate(self, options: dict[str, str], others: list[Network]) -> None:
         mtu = options.get("com.docker.network.driver.mtu")
-        if mtu and (not mtu.isdigit() or not 68 <= int(mtu) <= 65535):
+        if mtu and not (mtu.isascii() and mtu.lstrip("+-").isdigit()
+                        and len(mtu) - len(mtu.lstrip("+-")) <= 1):
+            raise InvalidArgument(f"failed to parse com.docker.network.driver.mtu value: "
+                                  f'{mtu} (strconv.Atoi: parsing "{mtu}": invalid syntax)')
+        if mtu and not 68 <= int(mtu) <= 65535:
             raise InvalidArgument(f"invalid MTU {mtu!r}: 68 to 65535")
         for key in ("com.docker.network.bridge.enable_icc",
                     "com.docker.network.bridge.enable_ip_masquerade"):

@@ -411,10 +411,7 @@ class Networks:
             enable_ipv6 = bool(body.get("EnableIPv6"))
             if not configs and not config_only:
                 configs = [{}]
-            if any((ipaddress.ip_network(c["Subnet"], strict=False).version == 6)
-                   for c in configs if c.get("Subnet")) and not enable_ipv6 \
-                    and not config_only:
-                raise InvalidArgument("an IPv6 subnet needs EnableIPv6 (--ipv6)")
+            # an IPv6 subnet without EnableIPv6 is taken (and not used), as by Docker
             nid = secrets.token_hex(32)
             fields: dict[str, Any] = {
                 "Id": nid, "Name": name, "Driver": driver_name, "EnableIPv6": enable_ipv6,
@@ -484,8 +481,9 @@ class Networks:
                     ip_range=config.get("IPRange"),
                     aux_addresses=config.get("AuxiliaryAddresses"), host_routes=routes))
             if enable_ipv6 and not any(":" in c["Subnet"] for c in made):
-                raise InvalidArgument("EnableIPv6 needs an IPv6 subnet (--subnet with an "
-                                      "IPv6 CIDR): there is no default IPv6 pool")
+                # Docker 20.10's words (it has no default IPv6 pool either)
+                raise Conflict("could not find an available, non-overlapping IPv6 address "
+                               "pool among the defaults to assign to the network")
         except BaseException:
             for j in range(len(made)):
                 self.ipam.remove_network(f"{nid}/{j}")
