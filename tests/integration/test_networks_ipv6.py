@@ -196,3 +196,17 @@ def test_connect_with_addresses_on_a_stopped_container_is_checked_at_once(
     finally:
         engine.docker("rm", "-f", "lbq-stopped", check=False)
         engine.docker("network", "rm", "lbq6c", check=False)
+
+
+def test_an_ipv6_subnet_without_ipv6_enabled_is_not_used(engine: Longboatd) -> None:
+    # Docker 20.10 takes the subnet and gives no IPv6 address from it
+    engine.docker("network", "create", "--subnet", "fd00:5a:23::/64", "lbq6off")
+    try:
+        network = json.loads(engine.docker("network", "inspect", "lbq6off").stdout)[0]
+        assert network["EnableIPv6"] is False
+        assert network["IPAM"]["Config"][1] == {"Subnet": "fd00:5a:23::/64"}
+        out = engine.docker("run", "--rm", "--network", "lbq6off", "bb:1", "sh", "-c",
+                            "ip addr; ip -6 route").stdout
+        assert "fd00:5a:23" not in out and "inet " in out
+    finally:
+        engine.docker("network", "rm", "lbq6off")

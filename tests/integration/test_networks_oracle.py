@@ -88,7 +88,9 @@ def _both(dockerd: Dockerd, engine: Longboatd, *args: str) -> list[str]:
     (PLAIN, ["--network-alias", "lbqdb"]),
     (DUAL, ["-p", "18095:80", "-p", "18096:81/udp", "--expose", "82"]),
     (PLAIN, ["-p", "18097:80", "-p", "18098-18099:83-84"]),
-], ids=["every-option", "dual-stack", "plain", "published", "published-ipv4-only"])
+    (["--subnet", "10.215.16.0/24", "--subnet", "fd00:5a:16::/64"], ["--ip", "10.215.16.9"]),
+], ids=["every-option", "dual-stack", "plain", "published", "published-ipv4-only",
+        "ipv6-subnet-not-enabled"])
 def test_network_and_endpoint_inspect_match_docker(dockerd: Dockerd, engine: Longboatd,
                                                    flags: list[str], run: list[str]
                                                    ) -> None:

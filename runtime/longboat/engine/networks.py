@@ -136,14 +136,20 @@ class Network:
     def subnets(self) -> list[str]:
         return [c["Subnet"] for c in self.ipam_configs if c.get("Subnet")]
 
+    def _in_use(self, config: dict[str, Any]) -> bool:
+        """An IPv6 pool is used only with EnableIPv6 (Docker keeps one given without)."""
+        return ":" not in str(config.get("Subnet") or "") or bool(
+            self.data.get("EnableIPv6"))
+
     def gateways(self) -> list[str]:
-        return [c["Gateway"] for c in self.ipam_configs if c.get("Gateway")]
+        return [c["Gateway"] for c in self.ipam_configs if c.get("Gateway")
+                and self._in_use(c)]
 
     def gateway_cidrs(self) -> list[str]:
         """The gateway addresses with their prefix, as a bridge carries them."""
         out = []
         for c in self.ipam_configs:
-            if c.get("Subnet") and c.get("Gateway"):
+            if c.get("Subnet") and c.get("Gateway") and self._in_use(c):
                 prefix = ipaddress.ip_network(c["Subnet"]).prefixlen
                 out.append(f"{c['Gateway']}/{prefix}")
         return out
