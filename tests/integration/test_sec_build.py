@@ -434,3 +434,32 @@ def test_the_dockerfile_parameter_stays_in_the_context(engine: Longboatd) -> Non
         assert "root:" not in out
     assert engine.docker("image", "inspect", "lbs-df:1", check=False).returncode != 0
     assert_nothing_left(engine)
+
+
+def test_run_cannot_make_the_builder_delete_host_files(engine: Longboatd) -> None:
+    """After a RUN the builder removes the empty mount points the runtime made in the
+    container's upper directory (an image VOLUME is one). The command can replace a
+    directory above such a mount point with a symlink to /: the removal must still
+    happen inside the upper directory, never through the link on the host."""
+    victim = Path(f"/tmp/lbs-victim-{os.getpid()}")
+    (victim / "keep").mkdir(parents=True, exist_ok=True)
+    (victim / "keep" / "precious").write_text("still here\n")
+    (victim / "empty").mkdir(exist_ok=True)
+    inside = str(victim).lstrip("/")
+    try:
+        result = build(engine, _tar([_dockerfile(
+            f"FROM bb:1\nVOLUME /x/{inside}/keep /x/{inside}/empty/sub\n"
+            "RUN mv /x /moved && ln -s / /x\n")]), "-t", "lbs-victim:1")
+        assert (victim / "keep" / "precious").read_text() == "still here\n"
+        assert (victim / "empty").is_dir()
+        if result.returncode == 0:
+            out = engine.docker("run", "--rm", "--network", "none", "--entrypoint",
+                                "readlink", "lbs-victim:1", "/x").stdout
+            assert out == "/\n"
+            engine.docker("rmi", "lbs-victim:1")
+        else:
+            assert "internal error" not in result.stderr, result.stderr
+    finally:
+        import shutil
+        shutil.rmtree(victim, ignore_errors=True)
+    assert_nothing_left(engine)

@@ -101,8 +101,15 @@ async def _relay(reader: asyncio.StreamReader, output: Callable[[str], None]) ->
 
 def prune_mount_points(upper: str, lowers: list[str], mount_points: set[str]) -> None:
     """Remove from ``upper`` the empty mount points the runtime made, and then the
-    directories that only held them (copied up, unchanged otherwise)."""
-    from longboat.image.layer_paths import rmtree
+    directories that only held them (copied up, unchanged otherwise).
+
+    The upper directory is what the build container left: hostile. Every directory is
+    opened beneath it with no symlink anywhere on the way (``RESOLVE_BENEATH |
+    RESOLVE_NO_SYMLINKS``) and the last component is never followed: a command that
+    replaced a directory above a mount point with a link to ``/`` made this remove the
+    host's files."""
+    from longboat.image.layer_paths import REAL_DIRS_ONLY, rmtree
+    from longboat.image.layer_paths import openat2 as beneath
     from longboat.linux import fs
 
     def lower_stat(path: str) -> os.stat_result | None:
@@ -123,6 +130,17 @@ def prune_mount_points(upper: str, lowers: list[str], mount_points: set[str]) ->
                 os.close(fd)
         return None
 
+    def parent_of(path: str) -> tuple[int, str] | None:
+        """A descriptor of ``path``'s directory, opened beneath the upper directory with
+        no symlink on the way, and ``path``'s last name; None when there is none."""
+        parent, _, name = path.rpartition("/")
+        try:
+            fd = beneath(top, parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                         REAL_DIRS_ONLY) if parent else os.dup(top)
+        except OSError:
+            return None
+        return fd, name
+
     top = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         parents: set[str] = set()
@@ -130,17 +148,15 @@ def prune_mount_points(upper: str, lowers: list[str], mount_points: set[str]) ->
             path = point.strip("/")
             if not path or lower_stat(path) is not None:
                 continue
-            parent, _, name = path.rpartition("/")
-            try:
-                pfd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                              | os.O_CLOEXEC, dir_fd=top)
-            except OSError:
+            found = parent_of(path)
+            if found is None:
                 continue
+            pfd, name = found
             try:
                 st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     rmtree(pfd, name)
-                elif st.st_size == 0:
+                elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
                     os.unlink(name, dir_fd=pfd)
                 else:
                     continue
@@ -148,29 +164,42 @@ def prune_mount_points(upper: str, lowers: list[str], mount_points: set[str]) ->
                 continue
             finally:
                 os.close(pfd)
+            parent = posixpath.dirname(path)
             while parent:
                 parents.add(parent)
                 parent = posixpath.dirname(parent)
         for parent in sorted(parents, key=len, reverse=True):
+            found = parent_of(parent)
+            if found is None:
+                continue
+            pfd, name = found
             try:
-                st = os.stat(parent, dir_fd=top, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISDIR(st.st_mode) or os.listdir(
-                    os.path.join(upper, parent)):
-                continue
-            below = lower_stat(parent)
-            if below is None or (below.st_mode, below.st_uid, below.st_gid) != \
-                    (st.st_mode, st.st_uid, st.st_gid):
-                continue    # made or changed by the command: it stays
-            try:
-                opaque = os.getxattr(os.path.join(upper, parent), "trusted.overlay.opaque",
-                                     follow_symlinks=False)
-            except OSError:
-                opaque = b""
-            if opaque == b"y":
-                continue
-            os.rmdir(parent, dir_fd=top)
+                try:
+                    st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                    if not stat.S_ISDIR(st.st_mode):
+                        continue
+                    dfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, dir_fd=pfd)
+                except OSError:
+                    continue
+                try:
+                    if os.listdir(dfd):
+                        continue
+                    try:
+                        opaque = os.getxattr(dfd, "trusted.overlay.opaque")
+                    except OSError:
+                        opaque = b""
+                finally:
+                    os.close(dfd)
+                below = lower_stat(parent)
+                if below is None or (below.st_mode, below.st_uid, below.st_gid) != \
+                        (st.st_mode, st.st_uid, st.st_gid):
+                    continue    # made or changed by the command: it stays
+                if opaque == b"y":
+                    continue
+                os.rmdir(name, dir_fd=pfd)
+            finally:
+                os.close(pfd)
     finally:
         os.close(top)
 
