@@ -147,6 +147,7 @@ def test_links_on_the_default_bridge(engine: Longboatd) -> None:
             "LBQDB_PORT_5432_TCP_ADDR": ip, "LBQDB_PORT_5432_TCP_PORT": "5432",
             "LBQDB_PORT_5432_TCP_PROTO": "tcp",
             "LBQDB_PORT_7000_UDP_START": f"udp://{ip}:7000",
+            "LBQDB_PORT_7001_UDP": f"udp://{ip}:7001",
             "LBQDB_PORT_7000_UDP_END": f"udp://{ip}:7002",
             "LBQDB_PORT_7000_UDP_PORT_START": "7000", "LBQDB_PORT_7000_UDP_PORT_END": "7002",
             "LBQDB_NAME": "/lbq-app/lbqdb", "LBQDB_ENV_LBQ_MODE": "primary"}

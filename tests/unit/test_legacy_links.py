@@ -17,15 +17,16 @@ def test_single_ports_and_the_default_port() -> None:
         "DB_1_PORT_6379_TCP_PORT=6379", "DB_1_PORT_6379_TCP_PROTO=tcp"]
 
 
-def test_three_consecutive_ports_are_a_range_two_are_not() -> None:
+def test_three_consecutive_ports_are_a_range_and_every_port_is_listed() -> None:
     env = legacy_links.port_env("w", "10.0.0.5", ["8000", "8001", "8002", "9000", "9001"])
     assert env[:7] == [
         "W_PORT=tcp://10.0.0.5:8000",
         "W_PORT_8000_TCP_START=tcp://10.0.0.5:8000", "W_PORT_8000_TCP_ADDR=10.0.0.5",
         "W_PORT_8000_TCP_PROTO=tcp", "W_PORT_8000_TCP_PORT_START=8000",
         "W_PORT_8000_TCP_END=tcp://10.0.0.5:8002", "W_PORT_8000_TCP_PORT_END=8002"]
-    assert "W_PORT_9000_TCP=tcp://10.0.0.5:9000" in env
-    assert "W_PORT_9001_TCP=tcp://10.0.0.5:9001" in env
+    for port in (8000, 8001, 8002, 9000, 9001):    # as dockerd 20.10 (the oracle test)
+        assert f"W_PORT_{port}_TCP=tcp://10.0.0.5:{port}" in env
+    assert not [e for e in env if e.startswith("W_PORT_9000_TCP_START")]
 
 
 def test_name_and_child_environment() -> None:

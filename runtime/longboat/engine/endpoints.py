@@ -383,7 +383,7 @@ class ContainerNetworks:
         if network.name == DEFAULT_BRIDGE:
             for key in _TOP_FIELDS:
                 settings[key] = cfg[key]
-            settings["Bridge"] = network.bridge
+            # (NetworkSettings.Bridge stays "": dockerd 20.10 leaves it empty)
         if primary:
             settings["Ports"] = ports.inspect_view(endpoint["Ports"], self._exposed(
                 container), ipv6=bool(endpoint["IPv6Address"]))

@@ -22,8 +22,9 @@ DEFAULT_BRIDGE = "bridge"
 
 def port_env(alias: str, child_ip: str, exposed: list[str]) -> list[str]:
     """The ``<ALIAS>_PORT...`` variables for a child's exposed ports: the lowest port as
-    ``<ALIAS>_PORT``, then per port (runs of three or more consecutive ports as one
-    range with ``_START``/``_END``)."""
+    ``<ALIAS>_PORT``, each run of three or more consecutive ports as a range
+    (``_START``/``_END``), then every port on its own (the ports of a range too, as
+    dockerd 20.10 writes them)."""
     prefix = alias.upper().replace("-", "_")
     parsed = sorted((ports.port_key(k) for k in exposed),
                     key=lambda p: (p[0], p[1] != "tcp"))
@@ -35,8 +36,8 @@ def port_env(alias: str, child_ip: str, exposed: list[str]) -> list[str]:
     while i < len(parsed):
         port, proto = parsed[i]
         j = _contiguous_end(parsed, i)
-        key = f"{prefix}_PORT_{port}_{proto.upper()}"
         if j > i + 1:
+            key = f"{prefix}_PORT_{port}_{proto.upper()}"
             last_port, last_proto = parsed[j]
             env += [f"{key}_START={proto}://{child_ip}:{port}", f"{key}_ADDR={child_ip}",
                     f"{key}_PROTO={proto}", f"{key}_PORT_START={port}",
@@ -44,10 +45,12 @@ def port_env(alias: str, child_ip: str, exposed: list[str]) -> list[str]:
                     f"{last_proto}://{child_ip}:{last_port}",
                     f"{prefix}_PORT_{port}_{last_proto.upper()}_PORT_END={last_port}"]
             i = j + 1
-            continue
+        else:
+            i += 1
+    for port, proto in parsed:
+        key = f"{prefix}_PORT_{port}_{proto.upper()}"
         env += [f"{key}={proto}://{child_ip}:{port}", f"{key}_ADDR={child_ip}",
                 f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
-        i += 1
     return env
 
 

@@ -264,9 +264,11 @@ class Networks:
             nid = secrets.token_hex(32)
             config = self.ipam.add_network(f"{nid}/0", subnet=wanted_subnet, gateway=gateway,
                                            host_routes=self._host_routes())
+            # inspect shows the subnet alone unless --bip named the gateway (dockerd's)
+            shown = dict(config) if bip else {"Subnet": config["Subnet"]}
             self._new_record({
-                "Id": nid, "Name": "bridge", "Driver": "bridge",
-                "IPAM": {"Driver": "default", "Options": None, "Config": [config]},
+                "Id": nid, "Name": "bridge", "Driver": "bridge", "_pools": [config],
+                "IPAM": {"Driver": "default", "Options": None, "Config": [shown]},
                 "Options": {"com.docker.network.bridge.default_bridge": "true",
                             "com.docker.network.bridge.enable_icc": "true",
                             "com.docker.network.bridge.enable_ip_masquerade": "true",
