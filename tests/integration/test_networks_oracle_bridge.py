@@ -105,3 +105,15 @@ def test_legacy_links(dockerd: Dockerd, engine: Longboatd) -> None:
         assert _settings_shape(ours) == _settings_shape(theirs)
     finally:
         _remove(dockerd, engine, "lbq-db", "lbq-app")
+
+
+@pytest.mark.parametrize("flags", [
+    [], ["--dns", "10.215.40.53", "--dns-search", "lbq.example", "--dns-option", "ndots:3"],
+    ["--add-host", "lbq-gw:host-gateway", "--domainname", "lbq.example"],
+], ids=["plain", "dns-flags", "host-gateway"])
+def test_etc_files_on_the_default_bridge(dockerd: Dockerd, engine: Longboatd,
+                                         flags: list[str]) -> None:
+    theirs, ours = _both(dockerd, engine, "run", "--rm", "--hostname", "lbqh", *flags,
+                         "bb:0", "sh", "-c", "cat /etc/hosts; echo ==; cat /etc/resolv.conf;"
+                         " echo ==; cat /etc/hostname")
+    assert ours == theirs
