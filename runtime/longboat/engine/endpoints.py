@@ -230,7 +230,9 @@ class ContainerNetworks:
             try:
                 found = self.engine.containers.get(target)
             except NotFound:
-                raise NotFound(f"could not get container for {target}") from None
+                # a 400 as dockerd's (a 404 at create makes the client pull the image)
+                raise InvalidArgument(f"could not get container for {target}: No such "
+                                      f"container: {target}") from None
             out.append(f"/{found.name}:/{name}/{alias}")
         if given:
             host_config["Links"] = out
