@@ -52,7 +52,9 @@ class Resources(Record):
     """A validated ``linux.resources``: None everywhere a value is to be left alone."""
 
     __slots__ = (
+        "blkio_throttles",
         "blkio_weight",
+        "blkio_weight_devices",
         "cpu_period",
         "cpu_quota",
         "cpu_shares",
@@ -63,6 +65,7 @@ class Resources(Record):
         "memory_limit",
         "memory_reservation",
         "memory_swap",
+        "memory_swappiness",
         "pids_limit",
         "unified",
     )
@@ -79,6 +82,10 @@ class Resources(Record):
         self.cpuset_mems: str | None = None
         self.pids_limit: int | None = None          # or UNLIMITED
         self.blkio_weight: int | None = None        # 10..1000
+        self.memory_swappiness: int | None = None   # 0..100
+        # ((major, minor, weight), ...), and per OCI throttle key ((major, minor, rate), ...)
+        self.blkio_weight_devices: tuple[tuple[int, int, int], ...] = ()
+        self.blkio_throttles: dict[str, tuple[tuple[int, int, int], ...]] = {}
         self.devices: tuple[DeviceRule, ...] = ()
         self.unified: tuple[tuple[str, str], ...] = ()
 
@@ -116,6 +123,11 @@ def parse_resources(resources: Mapping[str, Any]) -> Resources:
             raise InvalidArgument(f"{P}.memory.disableOOMKiller must be true or false, "
                                   f"not {oom!r}")
         out.disable_oom_killer = oom
+        swappiness = _int(memory, "swappiness", f"{P}.memory.swappiness")
+        if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+            raise InvalidArgument(f"{P}.memory.swappiness must be between 0 and 100, not "
+                                  f"{swappiness}")
+        out.memory_swappiness = None if swappiness == -1 else swappiness
         limit, swap = out.memory_limit, out.memory_swap
         if limit == UNLIMITED and swap is None:
             # runc: "unlimited memory" without a swap value means memory+swap unlimited
@@ -157,6 +169,11 @@ def parse_resources(resources: Mapping[str, Any]) -> Resources:
             raise InvalidArgument(f"{P}.blockIO.weight must be between 10 and 1000, "
                                   f"not {weight}")
         out.blkio_weight = weight or None
+        out.blkio_weight_devices = _block_devices(block_io, "weightDevice", "weight")
+        for key in THROTTLE_KEYS:
+            entries = _block_devices(block_io, key, "rate")
+            if entries:
+                out.blkio_throttles[key] = entries
 
     devices = resources.get("devices")
     if devices is not None:
@@ -169,6 +186,38 @@ def parse_resources(resources: Mapping[str, Any]) -> Resources:
     if unified is not None:
         out.unified = tuple(_unified_entry(key, value) for key, value in unified.items())
     return out
+
+
+#: OCI ``blockIO`` throttle lists -> (v1 file, v2 ``io.max`` key).
+THROTTLE_KEYS = {"throttleReadBpsDevice": ("blkio.throttle.read_bps_device", "rbps"),
+                 "throttleWriteBpsDevice": ("blkio.throttle.write_bps_device", "wbps"),
+                 "throttleReadIOPSDevice": ("blkio.throttle.read_iops_device", "riops"),
+                 "throttleWriteIOPSDevice": ("blkio.throttle.write_iops_device", "wiops")}
+
+
+def _block_devices(block_io: Mapping[str, Any], key: str, value_key: str
+                   ) -> tuple[tuple[int, int, int], ...]:
+    entries = block_io.get(key)
+    if entries is None:
+        return ()
+    if not isinstance(entries, list | tuple):
+        raise InvalidArgument(f"{P}.blockIO.{key} must be an array, not {entries!r}")
+    out = []
+    for i, entry in enumerate(entries):
+        field = f"{P}.blockIO.{key}[{i}]"
+        _need_object(entry, field)
+        numbers = []
+        for name in ("major", "minor", value_key):
+            number = _int(entry, name, f"{field}.{name}")
+            if number is None or number < 0:
+                raise InvalidArgument(f"{field}.{name} must be a number >= 0, not "
+                                      f"{number!r}")
+            numbers.append(number)
+        if value_key == "weight" and not 10 <= numbers[2] <= 1000:
+            raise InvalidArgument(f"{field}.weight must be between 10 and 1000, not "
+                                  f"{numbers[2]}")
+        out.append((numbers[0], numbers[1], numbers[2]))
+    return tuple(out)
 
 
 def _need_object(value: object, field: str) -> None:

@@ -11,7 +11,13 @@ import time
 
 from longboat.cgroups import _files
 from longboat.cgroups.base import DEFAULT_ROOT, Cgroup, CgroupStats, Record, normalize_path
-from longboat.cgroups.resources import UNLIMITED, P, Resources, parse_resources
+from longboat.cgroups.resources import (
+    THROTTLE_KEYS,
+    UNLIMITED,
+    P,
+    Resources,
+    parse_resources,
+)
 from longboat.errors import InvalidArgument, NotFound, SystemFault
 
 TYPE_CHECKING = False
@@ -222,6 +228,8 @@ class CgroupV1(Cgroup):
                 ((r.cpuset_cpus, r.cpuset_mems) != (None, None), "cpuset", f"{P}.cpu.cpus/mems"),
                 (r.pids_limit is not None, "pids", f"{P}.pids"),
                 (r.blkio_weight is not None, "blkio", f"{P}.blockIO.weight"),
+                (bool(r.blkio_weight_devices or r.blkio_throttles), "blkio",
+                 f"{P}.blockIO"),
                 (bool(r.devices), "devices", f"{P}.devices")):
             if wanted:
                 self._need(subsystem, field)
@@ -241,6 +249,8 @@ class CgroupV1(Cgroup):
             _files.write(d, "pids.max", value, field=f"{P}.pids.limit")
         if r.blkio_weight is not None:
             self._set_blkio_weight(r.blkio_weight)
+        if r.blkio_weight_devices or r.blkio_throttles:
+            self._set_blkio_devices(r)
         if r.devices:
             d = self._need("devices", f"{P}.devices")
             for i, rule in enumerate(r.devices):
@@ -282,6 +292,9 @@ class CgroupV1(Cgroup):
         if r.disable_oom_killer is not None:
             _files.write(d, "memory.oom_control", "1" if r.disable_oom_killer else "0",
                          field=f"{P}.memory.disableOOMKiller")
+        if r.memory_swappiness is not None:
+            _files.write(d, "memory.swappiness", str(r.memory_swappiness),
+                         field=f"{P}.memory.swappiness")
 
     def _set_cpu(self, r: Resources) -> None:
         d = self._need("cpu", f"{P}.cpu")
@@ -302,6 +315,22 @@ class CgroupV1(Cgroup):
             _files.write(d, "cpu.cfs_quota_us", str(r.cpu_quota), field=f"{P}.cpu.quota")
         if period_refused is not None:
             _files.write(d, "cpu.cfs_period_us", str(r.cpu_period), field=f"{P}.cpu.period")
+
+    def _set_blkio_devices(self, r: Resources) -> None:
+        """Per-device weights (BFQ's file when there is one, as runc) and throttles,
+        one "major:minor value" line each (a rate of 0 removes that device's limit)."""
+        d = self._need("blkio", f"{P}.blockIO")
+        if r.blkio_weight_devices:
+            name = ("blkio.bfq.weight_device" if _files.exists(d, "blkio.bfq.weight_device")
+                    else "blkio.weight_device")
+            for i, (major, minor, weight) in enumerate(r.blkio_weight_devices):
+                _files.write(d, name, f"{major}:{minor} {weight}",
+                             field=f"{P}.blockIO.weightDevice[{i}]")
+        for key, entries in r.blkio_throttles.items():
+            name = THROTTLE_KEYS[key][0]
+            for i, (major, minor, rate) in enumerate(entries):
+                _files.write(d, name, f"{major}:{minor} {rate}",
+                             field=f"{P}.blockIO.{key}[{i}]")
 
     def _set_blkio_weight(self, weight: int) -> None:
         field = f"{P}.blockIO.weight"

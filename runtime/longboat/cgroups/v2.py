@@ -13,6 +13,7 @@ import time
 from longboat.cgroups import _files
 from longboat.cgroups.base import DEFAULT_ROOT, Cgroup, CgroupStats, normalize_path
 from longboat.cgroups.resources import (
+    THROTTLE_KEYS,
     UNLIMITED,
     P,
     Resources,
@@ -128,9 +129,26 @@ class CgroupV2(Cgroup):
                 _files.write(d, "io.weight", str(blkio_to_io_weight(r.blkio_weight)),
                              field=field, missing=f"{field}: blkio weight not supported by "
                              "this kernel (neither io.bfq.weight nor io.weight exists)")
+        if r.blkio_weight_devices or r.blkio_throttles:
+            self._set_io_devices(r)
         for key, value in r.unified:
             _files.write(d, key, value, field=f"{P}.unified[{key!r}]")
         # r.devices: needs eBPF on v2; not applied (docs/cgroups.md).
+
+    def _set_io_devices(self, r: Resources) -> None:
+        """Per-device weights (io.bfq.weight as is, else io.weight scaled) and the
+        throttles in io.max (a rate of 0, no limit in Docker's words, is "max")."""
+        d = self.dir
+        bfq = _files.exists(d, "io.bfq.weight")
+        for i, (major, minor, weight) in enumerate(r.blkio_weight_devices):
+            value = weight if bfq else blkio_to_io_weight(weight)
+            _files.write(d, "io.bfq.weight" if bfq else "io.weight",
+                         f"{major}:{minor} {value}", field=f"{P}.blockIO.weightDevice[{i}]")
+        for key, entries in r.blkio_throttles.items():
+            name = THROTTLE_KEYS[key][1]
+            for i, (major, minor, rate) in enumerate(entries):
+                _files.write(d, "io.max", f"{major}:{minor} {name}={rate or 'max'}",
+                             field=f"{P}.blockIO.{key}[{i}]")
 
     def _set_memory(self, r: Resources) -> None:
         d = self.dir

@@ -31,12 +31,36 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     add("-a", "--attach", action="append", default=[],
         help="attach to STDIN, STDOUT or STDERR")
     add("--blkio-weight", type=int, help="block IO (relative weight), between 10 and 1000")
+    add("--blkio-weight-device", **many,
+        help="block IO weight (relative device weight)")
     add("--cap-add", **many, help="add Linux capabilities")
     add("--cap-drop", **many, help="drop Linux capabilities")
+    add("--cgroup-parent", help="optional parent cgroup for the container")
+    add("--cgroupns", help="cgroup namespace to use (host|private)")
+    add("--cidfile", help="write the container ID to the file")
+    add("--cpu-count", type=int, help="CPU count (Windows only)")
+    add("--cpu-percent", type=int, help="CPU percent (Windows only)")
+    add("--cpu-period", type=int, help="limit CPU CFS (Completely Fair Scheduler) period")
+    add("--cpu-quota", type=int, help="limit CPU CFS (Completely Fair Scheduler) quota")
+    add("--cpu-rt-period", type=int,
+        help="limit CPU real-time period in microseconds")
+    add("--cpu-rt-runtime", type=int,
+        help="limit CPU real-time runtime in microseconds")
     add("--cpu-shares", "-c", type=int, help="CPU shares (relative weight)")
     add("--cpus", help="number of CPUs")
     add("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    add("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
     add("--device", **many, help="add a host device to the container")
+    add("--device-cgroup-rule", **many,
+        help="add a rule to the cgroup allowed devices list")
+    add("--device-read-bps", **many,
+        help="limit read rate (bytes per second) from a device")
+    add("--device-read-iops", **many, help="limit read rate (IO per second) from a device")
+    add("--device-write-bps", **many,
+        help="limit write rate (bytes per second) to a device")
+    add("--device-write-iops", **many, help="limit write rate (IO per second) to a device")
+    add("--disable-content-trust", action="store_true",
+        help="skip image verification (always: images are not signed here)")
     add("--domainname", help="container NIS domain name")
     add("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
     add("-e", "--env", **many, help="set environment variables")
@@ -51,11 +75,20 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
                                  "(default 0s)")
     add("--no-healthcheck", action="store_true",
         help="disable any container-specified HEALTHCHECK")
+    add("--gpus", help="GPU devices to add to the container ('all' to pass all GPUs)")
+    add("--group-add", **many, help="add additional groups to join")
     add("-h", "--hostname", help="container host name")
     add("--init", action="store_true",
         help="run an init inside the container that forwards signals and reaps processes")
     add("-i", "--interactive", action="store_true",
         help="keep STDIN open even if not attached")
+    add("--io-maxbandwidth", help="maximum IO bandwidth limit for the system drive "
+                                  "(Windows only)")
+    add("--io-maxiops", type=int, help="maximum IOps limit for the system drive "
+                                       "(Windows only)")
+    add("--ipc", help="IPC mode to use")
+    add("--isolation", help="container isolation technology")
+    add("--kernel-memory", help="kernel memory limit")
     add("-l", "--label", **many, help="set meta data on a container")
     add("--label-file", **many, help="read in a line delimited file of labels")
     add("--log-driver", help="logging driver for the container")
@@ -64,6 +97,8 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     add("--memory-reservation", help="memory soft limit")
     add("--memory-swap", help="swap limit equal to memory plus swap: '-1' to enable "
                               "unlimited swap")
+    add("--memory-swappiness", type=int, default=-1,
+        help="tune container memory swappiness (0 to 100) (default -1)")
     add("--mount", **many, help="attach a filesystem mount to the container")
     add("--name", help="assign a name to the container")
     add("--network", "--net", **many,
@@ -84,6 +119,9 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     add("-P", "--publish-all", action="store_true",
         help="publish all exposed ports to random ports")
     add("--oom-kill-disable", action="store_true", help="disable OOM Killer")
+    add("--oom-score-adj", type=int, default=0,
+        help="tune host's OOM preferences (-1000 to 1000)")
+    add("--pid", help="PID namespace to use")
     add("--pids-limit", type=int, help="tune container pids limit (-1 for unlimited)")
     add("--platform", help="set platform if server is multi-platform capable")
     add("--privileged", action="store_true",
@@ -95,16 +133,21 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
                                                  "as read only")
     add("--restart", help="restart policy to apply when a container exits (default 'no')")
     add("--rm", action="store_true", help="automatically remove the container when it exits")
+    add("--runtime", help="runtime to use for this container")
     add("--security-opt", **many, help="security options")
     add("--shm-size", help="size of /dev/shm")
     add("--stop-signal", help="signal to stop the container")
     add("--stop-timeout", type=int, help="timeout (in seconds) to stop a container")
+    add("--storage-opt", **many, help="storage driver options for the container")
     add("--sysctl", **many, help="sysctl options")
     add("--tmpfs", **many, help="mount a tmpfs directory")
     add("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     add("--ulimit", **many, help="ulimit options")
     add("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
+    add("--userns", help="user namespace to use")
+    add("--uts", help="UTS namespace to use")
     add("-v", "--volume", **many, help="bind mount a volume")
+    add("--volume-driver", help="optional volume driver for the container")
     add("--volumes-from", **many, help="mount volumes from the specified container(s)")
     add("-w", "--workdir", help="working directory inside the container")
     add("image", metavar="IMAGE")

@@ -194,7 +194,24 @@ def _pull(ctx: Context, image: str) -> None:
 
 
 def _create(ctx: Context, config: dict[str, Any]) -> str:
-    """Create the container, pulling its image first when ``--pull`` says so."""
+    """Create the container, pulling its image first when ``--pull`` says so; with
+    ``--cidfile``, the id goes to that file (refused if it exists), as docker does."""
+    from longboat.cli.run_args import ArgumentError
+    from longboat.cli.run_flags import CidFile
+
+    try:
+        cidfile = CidFile(ctx.args.cidfile)
+    except ArgumentError as exc:
+        raise _fail_run(ctx, str(exc)) from None
+    try:
+        cid = _create_container(ctx, config)
+        cidfile.write(cid)
+    finally:
+        cidfile.close()
+    return cid
+
+
+def _create_container(ctx: Context, config: dict[str, Any]) -> str:
     a = ctx.args
     client = ctx.client()
     if a.pull == "always":

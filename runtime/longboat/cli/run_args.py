@@ -462,10 +462,6 @@ def container_config(a: argparse.Namespace, *, detach: bool,
         "LogConfig": {"Type": a.log_driver or "", "Config": log_options},
         "CapAdd": [capability(c) for c in a.cap_add] or None,
         "CapDrop": [capability(c) for c in a.cap_drop] or None,
-        # what docker's CLI sends when these flags are not given
-        "IpcMode": "", "CgroupnsMode": "", "MemorySwappiness": -1,
-        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
-        "BlkioDeviceWriteIOps": [],
         "Privileged": a.privileged,
         "ReadonlyRootfs": a.read_only,
         "SecurityOpt": security_opts(a.security_opt) or None,
@@ -486,6 +482,10 @@ def container_config(a: argparse.Namespace, *, detach: bool,
         "CpusetCpus": a.cpuset_cpus or "",
         "BlkioWeight": a.blkio_weight or 0,
     }
+    from longboat.cli import run_flags
+
+    # namespaces, cgroups, the runtime: what docker's CLI sends, given or not
+    host_config.update(run_flags.host_config_fields(a))
     if a.pids_limit is not None:
         host_config["PidsLimit"] = a.pids_limit
     if a.init:

@@ -53,11 +53,13 @@ DEFAULT_NET_SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0",
                        "net.ipv4.ping_group_range": "0 2147483647"}
 
 # HostConfig fields the bundle cannot honour yet: refused when set, never dropped silently.
-_UNSUPPORTED = ("BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-                "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
-                "CpuRealtimeRuntime", "DeviceRequests", "KernelMemory", "KernelMemoryTCP",
-                "VolumesFrom", "CpuCount", "CpuPercent", "IOMaximumIOps",
-                "IOMaximumBandwidth")
+# (KernelMemory is accepted and dropped with Docker's warning at create: create_warnings.)
+_UNSUPPORTED = ("DeviceRequests", "KernelMemoryTCP", "VolumesFrom", "CpuCount",
+                "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "StorageOpt")
+#: Real-time CPU: refused with a reason (the runtime does not set cpu.rt_*).
+_REALTIME = ("CpuRealtimePeriod", "CpuRealtimeRuntime")
+#: moby's linuxMinMemory, the floor it also applies to KernelMemory.
+_MIN_KERNEL_MEMORY = 6 * 1024 * 1024
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -274,15 +276,40 @@ def _systempaths_unconfined(host: Fields) -> bool:
                for o in host.strings("SecurityOpt") or [])
 
 
-def _mode(host: Fields, field: str, what: str, allowed: tuple[str, ...]) -> str:
+def _mode(host: Fields, field: str, what: str, allowed: tuple[str, ...],
+          joined: str | None = None) -> str:
+    """A namespace mode; ``container:<name|id>`` (where ``allowed`` has "container")
+    needs ``joined``, the other container's namespace file the caller resolved."""
     value = host.string(field)
-    kind = value.split(":", 1)[0]
-    if kind == "container" and value.partition(":")[2]:
-        raise host.fail(field, f"joining another container's {what} namespace "
-                               f"({value}) is not supported yet")
-    if value not in allowed:
+    kind, _, other = value.partition(":")
+    if kind == "container" and "container" in allowed and other:
+        if not joined:
+            raise host.fail(field, f"{value}: the caller must resolve the container's "
+                                   f"{what} namespace")
+        return "container"
+    if value not in allowed or value == "container":
         raise InvalidArgument(f"invalid {what} mode: {value}")
     return value
+
+
+def create_warnings(host_config: dict[str, Any] | None) -> list[str]:
+    """Checks moby 20.10 makes at create (``verifyPlatformContainerSettings``) that
+    need no image or rootfs, and the warnings it returns: ``Isolation`` other than
+    default, ``KernelMemory`` (deprecated; the kernel memory limit is not set, as
+    runc 1.1 no longer sets it either)."""
+    hc = Fields(host_config, "HostConfig")
+    warnings: list[str] = []
+    isolation = hc.string("Isolation")
+    if isolation and isolation.lower() != "default":
+        raise InvalidArgument(f'Invalid isolation: "{isolation}" - linux only supports '
+                              "'default'")
+    kernel_memory = hc.number("KernelMemory")
+    if kernel_memory > 0:
+        if kernel_memory < _MIN_KERNEL_MEMORY:
+            raise InvalidArgument("Minimum kernel memory limit allowed is 6MB")
+        warnings.append("Your kernel does not support kernel memory limit capabilities or "
+                        "the cgroup is not mounted. Limitation discarded.")
+    return warnings
 
 
 def cgroups_path(host: Fields, *, default_parent: str, container_id: str) -> str:
@@ -316,7 +343,9 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
                init_path: str | None = DEFAULT_INIT_PATH, resolv_conf: str | None = None,
                hosts_file: str | None = None, hostname_file: str | None = None,
                netns_path: str | None = None, data_root: str | None = None,
-               host: HostInfo | None = None) -> dict[str, Any]:
+               host: HostInfo | None = None, pidns_path: str | None = None,
+               ipcns_path: str | None = None, ipc_shm: str | None = None
+               ) -> dict[str, Any]:
     """The OCI runtime config for a Docker container.
 
     ``config`` is Docker's ContainerConfig, ``host_config`` its HostConfig,
@@ -330,7 +359,11 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     networks, resolved by the caller. ``init_path`` is the binary mounted as
     ``/sbin/docker-init`` for ``HostConfig.Init``. ``data_root`` is the engine's data
     directory: a bind of it or of a directory above it defaults to ``rslave``. ``host``
-    defaults to :meth:`HostInfo.detect`.
+    defaults to :meth:`HostInfo.detect`. ``pidns_path`` and ``ipcns_path`` are the
+    namespaces of ``PidMode``/``IpcMode`` ``container:<name>`` (the other container's
+    ``/proc/<pid>/ns/...``); ``ipc_shm`` the host directory bound at ``/dev/shm`` for
+    ``container:<name>`` (that container's) and ``shareable`` (its own; without it, a
+    shareable container gets the default tmpfs).
 
     Raises :class:`InvalidArgument` for a bad or conflicting field (Docker's message
     where it has one), :class:`NotFound` for an unknown network.
@@ -348,6 +381,11 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     for name in _UNSUPPORTED:
         if hc.get(name):
             raise hc.fail(name, "is not supported yet")
+    for name in _REALTIME:
+        if hc.get(name):
+            raise hc.fail(name, "real-time CPU scheduling (cpu.rt_period_us, "
+                                "cpu.rt_runtime_us) is not supported")
+    create_warnings(host_config)
     userns = hc.string("UsernsMode")
     if userns not in ("", "host"):
         raise hc.fail("UsernsMode", f"user namespaces are not supported yet ({userns})")
@@ -383,12 +421,17 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
         namespaces.append({"type": "uts"})
     elif cfg.string("Hostname"):
         raise InvalidArgument("conflicting options: hostname and the UTS mode")
-    pid_mode = _mode(hc, "PidMode", "PID", ("", "host"))
-    pid_private = pid_mode != "host"
+    pid_mode = _mode(hc, "PidMode", "PID", ("", "host", "container"), pidns_path)
+    pid_private = pid_mode == ""
     if pid_private:
         namespaces.append({"type": "pid"})
-    ipc_mode = _mode(hc, "IpcMode", "IPC", ("", "private", "shareable", "none", "host"))
-    if ipc_mode != "host":
+    elif pid_mode == "container":
+        namespaces.append({"type": "pid", "path": pidns_path})
+    ipc_mode = _mode(hc, "IpcMode", "IPC", ("", "private", "shareable", "none", "host",
+                                            "container"), ipcns_path)
+    if ipc_mode == "container":
+        namespaces.append({"type": "ipc", "path": ipcns_path})
+    elif ipc_mode != "host":
         namespaces.append({"type": "ipc"})
     cgroupns = hc.string("CgroupnsMode")
     if cgroupns not in ("", "private", "host"):
@@ -443,6 +486,10 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
                                                    writable=not readonly_rootfs))
     if ipc_mode == "host" and "/dev/shm" not in taken:
         points.append(bundle_mounts.MountPoint("/dev/shm", "bind", source="/dev/shm"))
+    if ipc_mode in ("container", "shareable") and ipc_shm and "/dev/shm" not in taken:
+        points.append(bundle_mounts.MountPoint("/dev/shm", "bind", source=ipc_shm))
+    elif ipc_mode == "container" and "/dev/shm" not in taken:
+        raise hc.fail("IpcMode", "the caller must resolve the container's /dev/shm")
     defaults = bundle_mounts.default_mounts()
     use_init = hc.flag("Init") and pid_private
     if use_init:

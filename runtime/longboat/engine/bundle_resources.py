@@ -161,10 +161,61 @@ def resources(host: Fields, *, swap_limit: bool, cpus: int, online_cpus: str | N
         # "docker API allows 0 and negative values to unset this": runc's unlimited is -1
         out["pids"] = {"limit": pids if pids > 0 else -1}
     weight = host.integer("BlkioWeight", bits=32) or 0
+    block_io: dict[str, Any] = {}
     if weight != 0:
         if not 10 <= weight <= 1000:
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
-        out["blockIO"] = {"weight": weight}
+        block_io["weight"] = weight
+    block_io.update(block_devices(host))
+    if block_io:
+        out["blockIO"] = block_io
+    return out
+
+
+#: HostConfig's per-device blkio lists -> the OCI ``blockIO`` keys.
+BLKIO_DEVICE_LISTS = (("BlkioWeightDevice", "weightDevice", "Weight"),
+                      ("BlkioDeviceReadBps", "throttleReadBpsDevice", "Rate"),
+                      ("BlkioDeviceWriteBps", "throttleWriteBpsDevice", "Rate"),
+                      ("BlkioDeviceReadIOps", "throttleReadIOPSDevice", "Rate"),
+                      ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice", "Rate"))
+
+
+def block_device_numbers(path: str, field: str) -> tuple[int, int]:
+    """(major, minor) of the host's block device at ``path`` (moby stats it too,
+    following links)."""
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InvalidArgument(f"{field}: stat {path}: {(exc.strerror or '').lower()}"
+                              ) from None
+    if not stat.S_ISBLK(info.st_mode):
+        raise InvalidArgument(f"{field}: {path} is not a block device")
+    return os.major(info.st_rdev), os.minor(info.st_rdev)
+
+
+def block_devices(host: Fields) -> dict[str, list[dict[str, int]]]:
+    """``BlkioWeightDevice`` and the ``BlkioDevice{Read,Write}{Bps,IOps}`` throttles
+    with their device numbers (moby's ``getBlkioWeightDevices``/``...ThrottleDevices``):
+    ``{"major", "minor", "weight"|"rate"}``."""
+    out: dict[str, list[dict[str, int]]] = {}
+    for field, key, value_key in BLKIO_DEVICE_LISTS:
+        entries = []
+        for item in host.objects(field):
+            path = item.string("Path")
+            value = item.number(value_key)
+            if value < 0:
+                raise item.fail(value_key, f"must not be negative, got {value}")
+            if value_key == "Weight" and value != 0 and not 10 <= value <= 1000:
+                raise InvalidArgument(f"invalid weight for device: {path}:{value}")
+            if not path.startswith("/"):
+                raise item.fail("Path", f"must be an absolute path, got {path!r}")
+            major, minor = block_device_numbers(path, item.name("Path"))
+            entries.append({"major": major, "minor": minor, value_key.lower(): value})
+        if entries:
+            out[key] = entries
     return out
 
 

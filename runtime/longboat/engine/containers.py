@@ -230,12 +230,14 @@ class Containers:
         if runtime not in ("longboat", "runc", "crun"):
             raise InvalidArgument(f"Unknown runtime specified {runtime}")
         host_config["Runtime"] = runtime
+        from longboat.engine.bundle import create_warnings
+
+        warnings: list[str] = create_warnings(host_config)
         cid = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
         network_settings = self.engine.container_networks.configure(
             cid, name, body, host_config, networking, image_config)
         entrypoint, command = _process_args(body, image_config)
-        warnings: list[str] = []
         config = dict(body)
         config.setdefault("Hostname", cid[:12])
         config.setdefault("Env", None)
@@ -364,6 +366,7 @@ class Containers:
     def _prepare_bundle(self, container: Container) -> dict[str, Any] | None:
         """The rootfs, the namespace file and config.json; the image's config when
         endpoints are still to join the namespace (``ContainerNetworks.join_all``)."""
+        from longboat.engine import joined_namespaces
         from longboat.engine.bundle import oci_config
 
         image = self.engine.images.get(container.data["Image"])
@@ -382,7 +385,8 @@ class Containers:
             hostname_file=os.path.join(container.dir, "hostname"),
             netns_path=networks.netns_for_bundle(container),
             cgroup_parent=self.engine.settings.cgroup_parent,
-            data_root=self.engine.settings.data_root)
+            data_root=self.engine.settings.data_root,
+            **joined_namespaces.resolve(self, container))
         spec["root"]["path"] = "rootfs"
         from longboat.engine import legacy_links
 
@@ -405,7 +409,9 @@ class Containers:
         from longboat.image.snapshot import Mount
 
         volume_mounts.stopped(self.engine, container)
+        from longboat.engine.joined_namespaces import unmount_shm
 
+        unmount_shm(container)
         if os.path.ismount(container.rootfs):
             Mount.unmount(container.rootfs)
 
