@@ -463,3 +463,26 @@ def test_run_cannot_make_the_builder_delete_host_files(engine: Longboatd) -> Non
         import shutil
         shutil.rmtree(victim, ignore_errors=True)
     assert_nothing_left(engine)
+
+
+def test_a_context_is_never_removed_through_a_mount(tmp_path: Path) -> None:
+    """A step that failed to unmount leaves a mount in the build's directory: closing
+    the context detaches it and removes the rest, never what is mounted there."""
+    from longboat.build.context import BuildContext
+    from longboat.linux import libc
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("kept\n")
+    (tmp_path / "tmp").mkdir()
+    ctx = BuildContext(str(tmp_path / "tmp"), 10, head=b"plain")
+    mnt = Path(ctx.dir) / "mnt1"
+    mnt.mkdir()
+    libc.mount(str(victim), str(mnt), None, libc.MS_BIND)
+    try:
+        ctx.close()
+    finally:
+        if mnt.exists() and os.path.ismount(mnt):
+            libc.umount2(str(mnt), libc.MNT_DETACH)
+    assert (victim / "precious").read_text() == "kept\n"
+    assert not os.path.exists(ctx.dir)

@@ -16,6 +16,7 @@ A body that is not a tar at all is taken as the Dockerfile alone.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 import uuid
@@ -24,6 +25,8 @@ from longboat.build import dockerignore
 from longboat.build.errors import BuildError
 from longboat.errors import InvalidArgument, SystemFault
 from longboat.linux import fs, libc
+
+log = logging.getLogger("longboat.build")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -197,13 +200,23 @@ class BuildContext:
         remove_excluded(self.root, self.ignore)
 
     def close(self) -> None:
+        # a mount left by a step that failed to unmount is detached first: removing
+        # through it would delete a snapshot's files
+        from longboat.volume.local import mounts_under
+
+        for point in sorted(mounts_under(self.dir), reverse=True):
+            try:
+                libc.umount2(point, libc.MNT_DETACH)
+            except OSError as exc:
+                log.warning("build: detaching %s: %s", point, exc)
+                return      # never remove through a mount
         remove_tree(self.dir)
 
 
 def remove_tree(path: str) -> None:
     """Remove ``path`` and everything below it, however deep (``shutil.rmtree``
     recurses one frame per level and gives up at Python's recursion limit), never
-    following a symlink; silent when it is gone."""
+    following a symlink; silent when it is gone, logged when it cannot be removed."""
     from longboat.image.layer_paths import rmtree
 
     parent, name = os.path.split(path.rstrip("/"))
@@ -215,6 +228,8 @@ def remove_tree(path: str) -> None:
         rmtree(parent_fd, name)
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        log.warning("build: removing %s: %s", path, exc)
     finally:
         os.close(parent_fd)
 
