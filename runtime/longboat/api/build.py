@@ -165,10 +165,12 @@ async def _run(engine: Engine, options: BuildOptions, spool: Any) -> AsyncIterat
             log.exception("build failed")
             queue.put_nowait(streams.error_event(f"internal error: {exc}"))
         finally:
-            spool.close()
-            if context is not None:
-                await loop.run_in_executor(None, context.close)
-            queue.put_nowait(_DONE)
+            try:
+                spool.close()
+                if context is not None:
+                    await loop.run_in_executor(None, context.close)
+            finally:
+                queue.put_nowait(_DONE)     # the stream ends, whatever the cleanup did
 
     task = asyncio.create_task(work())
     try:
