@@ -425,9 +425,10 @@ def _build(only: str | None) -> argparse.ArgumentParser | None:
     image_sub = image.add_subparsers(dest="subcommand", metavar="COMMAND",
                                      parser_class=Parser)
     _add_image_commands(image_sub, group=True)
-    from longboat.cli.volumes import add_volume_commands
+    if not isinstance(sub, _Only) or sub.wanted == "volume":
+        from longboat.cli.volumes import add_volume_commands
 
-    add_volume_commands(sub)
+        add_volume_commands(sub)
 
     p = _cmd(sub, "login", "longboat.cli.auth:login", "Log in to a registry")
     p.add_argument("-u", "--username")

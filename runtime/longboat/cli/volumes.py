@@ -4,8 +4,6 @@ command runs."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from longboat.cli.main import CommandError, Context
 
 TYPE_CHECKING = False
@@ -150,6 +148,8 @@ def ls(ctx: Context) -> int:
 
 
 def inspect(ctx: Context) -> int:
+    from urllib.parse import quote
+
     from longboat.cli.containers import _show_inspected
     from longboat.client.api import APIError
 
@@ -169,6 +169,8 @@ def inspect(ctx: Context) -> int:
 
 
 def rm(ctx: Context) -> int:
+    from urllib.parse import quote
+
     from longboat.client.api import APIError
 
     a = ctx.args
