@@ -218,15 +218,15 @@ def test_the_data_root_and_socket_are_private(engine: Longboatd) -> None:
     engine.docker("volume", "rm", "lbs-private")
 
 
-@pytest.mark.parametrize("depth", [400, 600])
+@pytest.mark.parametrize("depth", [400, 1500])
 def test_copy_up_of_a_deep_tree(engine: Longboatd, depth: int) -> None:
-    """A VOLUME path holding a deep tree: copied (Docker copies any depth), or refused
-    with a clear error; either way nothing is left."""
+    """A VOLUME path holding a deep tree (past Python's recursion limit): copied, as
+    Docker copies any depth; nothing is left afterwards."""
     deep = "data/" + "d/" * depth
     _image(engine, "lbs-vdeep:1", [_entry(deep + "leaf", data=b"leaf\n")], "VOLUME /data\n")
     try:
         result = engine.docker("create", "--name", "lbs-c", "lbs-vdeep:1", check=False)
-        assert "internal error" not in result.stderr, result.stderr
+        assert result.returncode == 0, result.stderr
         if result.returncode == 0:
             source = Path(json.loads(engine.docker("inspect", "lbs-c").stdout)[0]["Mounts"]
                           [0]["Source"])

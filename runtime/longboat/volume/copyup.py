@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-MAX_DEPTH = 512
+MAX_DEPTH = 4096      # directories; a path is longer than PATH_MAX well before
 _IGNORED_XATTR_ERRORS = (errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.ENODATA,
                          errno.EOPNOTSUPP)
 
@@ -75,11 +75,58 @@ def copy_up(root_fd: int, inside: str, destination: str) -> bool:
     return True
 
 
-def _copy_tree(source: int, target: int, top: int, relative: str,
+def _copy_tree(source_top: int, target_top: int, top: int, relative: str,
                links: dict[tuple[int, int], str], depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise InvalidArgument(f"copying image content into a volume: more than {MAX_DEPTH} "
-                              "nested directories")
+    """Copy what is below ``source_top`` into ``target_top``. Iterative, one pair of
+    descriptors open at a time: a directory below the tops is opened from its top with
+    no symlink allowed on the way (the source is the image's, the target this copy's
+    own), so any depth costs neither Python frames nor descriptors. A directory's
+    metadata is set once everything below it is copied (its times stay the image's)."""
+    from longboat.image.layer_paths import REAL_DIRS_ONLY, openat2
+
+    done: list[str] = []
+    stack = [relative]
+    while stack:
+        rel = stack.pop()
+        if rel.count("/") + (1 if rel else 0) > MAX_DEPTH:
+            raise InvalidArgument(f"copying image content into a volume: more than "
+                                  f"{MAX_DEPTH} nested directories")
+        try:
+            source = openat2(source_top, rel, _DIR, REAL_DIRS_ONLY) if rel else source_top
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise InvalidArgument("copying image content into a volume: a path "
+                                      "longer than the kernel takes") from None
+            raise
+        try:
+            target = openat2(target_top, rel, _DIR, REAL_DIRS_ONLY) if rel else target_top
+            try:
+                subdirs = _copy_entries(source, target, top, rel, links)
+            finally:
+                if target != target_top:
+                    os.close(target)
+        finally:
+            if source != source_top:
+                os.close(source)
+        done.extend(subdirs)
+        stack.extend(reversed(subdirs))
+    for rel in reversed(done):       # children before their parents
+        source = openat2(source_top, rel, _DIR, REAL_DIRS_ONLY)
+        try:
+            target = openat2(target_top, rel, _DIR, REAL_DIRS_ONLY)
+            try:
+                _metadata(source, target, os.fstat(source))
+            finally:
+                os.close(target)
+        finally:
+            os.close(source)
+
+
+def _copy_entries(source: int, target: int, top: int, relative: str,
+                  links: dict[tuple[int, int], str]) -> list[str]:
+    """Copy the entries of one directory; the subdirectories made (relative paths),
+    whose content is still to be copied."""
+    subdirs: list[str] = []
     for name in sorted(os.listdir(source)):
         try:
             st = os.stat(name, dir_fd=source, follow_symlinks=False)
@@ -88,17 +135,8 @@ def _copy_tree(source: int, target: int, top: int, relative: str,
         path = f"{relative}/{name}" if relative else name
         mode = st.st_mode
         if stat.S_ISDIR(mode):
-            child = os.open(name, _DIR, dir_fd=source)
-            try:
-                os.mkdir(name, 0o700, dir_fd=target)
-                made = os.open(name, _DIR, dir_fd=target)
-                try:
-                    _copy_tree(child, made, top, path, links, depth + 1)
-                    _metadata(child, made, os.fstat(child))
-                finally:
-                    os.close(made)
-            finally:
-                os.close(child)
+            os.mkdir(name, 0o700, dir_fd=target)
+            subdirs.append(path)
             continue
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in links:
@@ -121,6 +159,7 @@ def _copy_tree(source: int, target: int, top: int, relative: str,
             continue        # a socket: nothing to copy
         if st.st_nlink > 1:
             links[key] = path
+    return subdirs
 
 
 def _link(top: int, first: str, target: int, name: str) -> None:
