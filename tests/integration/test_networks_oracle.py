@@ -89,8 +89,9 @@ def _both(dockerd: Dockerd, engine: Longboatd, *args: str) -> list[str]:
     (DUAL, ["-p", "18095:80", "-p", "18096:81/udp", "--expose", "82"]),
     (PLAIN, ["-p", "18097:80", "-p", "18098-18099:83-84"]),
     (["--subnet", "10.215.16.0/24", "--subnet", "fd00:5a:16::/64"], ["--ip", "10.215.16.9"]),
+    (DUAL, ["-p", "[::]:18104:80", "-p", "0.0.0.0:18105:81", "-p", "[::1]:18106:82"]),
 ], ids=["every-option", "dual-stack", "plain", "published", "published-ipv4-only",
-        "ipv6-subnet-not-enabled"])
+        "ipv6-subnet-not-enabled", "published-by-version"])
 def test_network_and_endpoint_inspect_match_docker(dockerd: Dockerd, engine: Longboatd,
                                                    flags: list[str], run: list[str]
                                                    ) -> None:
