@@ -176,3 +176,32 @@ def test_links_on_a_user_network_are_names_only(engine: Longboatd) -> None:
         assert http_in(engine, "lbqd", "lbq-udb") == "hello-lbq-udb\n"
     finally:
         engine.docker("rm", "-f", "lbq-udb", check=False)
+
+
+def test_a_linked_container_restarted_elsewhere_updates_its_parents_hosts(
+        engine: Longboatd) -> None:
+    try:
+        engine.docker("run", "-d", "--name", "lbq-child", "bb:1", "sleep", "600")
+        first = inspect(engine, "lbq-child")["NetworkSettings"]["IPAddress"]
+        engine.docker("run", "-d", "--name", "lbq-parent", "--link", "lbq-child:lbqc",
+                      "bb:1", "sleep", "600")
+        hosts = engine.docker("exec", "lbq-parent", "cat", "/etc/hosts").stdout
+        assert f"{first}\tlbqc " in hosts
+        # the child's address goes to another container while it is stopped
+        engine.docker("stop", "-t", "0", "lbq-child")
+
+        def squat() -> bool:
+            # (the address comes back to IPAM just after the exit: try again until then)
+            engine.docker("rm", "-f", "lbq-squatter", check=False)
+            engine.docker("run", "-d", "--name", "lbq-squatter", "bb:1", "sleep", "600")
+            return bool(inspect(engine, "lbq-squatter")["NetworkSettings"]["IPAddress"]
+                        == first)
+
+        until(squat, what="another container on the child's old address")
+        engine.docker("start", "lbq-child")
+        second = inspect(engine, "lbq-child")["NetworkSettings"]["IPAddress"]
+        assert second != first
+        hosts = engine.docker("exec", "lbq-parent", "cat", "/etc/hosts").stdout
+        assert f"{second}\tlbqc " in hosts and f"{first}\tlbqc " not in hosts
+    finally:
+        engine.docker("rm", "-f", "lbq-parent", "lbq-child", "lbq-squatter", check=False)

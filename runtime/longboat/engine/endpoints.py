@@ -656,7 +656,10 @@ class ContainerNetworks:
         return out
 
     # -- etc files ----------------------------------------------------------------------
-    def write_etc(self, container: Container) -> None:
+    def write_etc(self, container: Container, *, parents: bool = True) -> None:
+        """The container's /etc files; with ``parents``, also those of the running
+        containers that ``--link`` to it on the default bridge (Docker updates their
+        hosts line when the linked container starts with a new address)."""
         config, host_config = container.config, container.host_config
         mode = host_config.get("NetworkMode") or "default"
         hostname = config.get("Hostname") or container.id[:12]
@@ -709,6 +712,19 @@ class ContainerNetworks:
             dns_options=host_config.get("DnsOptions") or None)
         container_etc.write(container.dir, hostname=hostname, hosts_text=hosts_text,
                             resolv_text=resolv_text)
+        if parents and any(n.name == DEFAULT_BRIDGE for n in networks):
+            self._update_parents(container)
+
+    def _update_parents(self, child: Container) -> None:
+        for parent in list(self.engine.containers.by_id.values()):
+            if parent.id == child.id or not parent.running or not any(
+                    target.lstrip("/") in (child.name, child.id)
+                    for target in self._link_aliases(parent).values()):
+                continue
+            try:
+                self.write_etc(parent, parents=False)
+            except (OSError, LongboatError) as exc:
+                log.warning("updating the hosts file of %s: %s", parent.name, exc)
 
     def hostname(self, container: Container) -> str:
         """The container's host name; under ``container:X``, X's (Docker's
