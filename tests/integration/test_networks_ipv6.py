@@ -210,3 +210,30 @@ def test_an_ipv6_subnet_without_ipv6_enabled_is_not_used(engine: Longboatd) -> N
         assert "fd00:5a:23" not in out and "inet " in out
     finally:
         engine.docker("network", "rm", "lbq6off")
+
+
+def test_ports_bound_to_one_ip_version(engine: Longboatd, tmp_path: Path) -> None:
+    from longboat.network import links, netns
+
+    other = str(tmp_path / "netns" / "lbq6-bound")
+    serve_http(engine, "lbq-bound6", "--network", "lbq6", "-p", "[::]:18088:80", "-p",
+               "0.0.0.0:18089:80")
+    _other_host(engine, other)
+    try:
+        ports = inspect(engine, "lbq-bound6")["NetworkSettings"]["Ports"]
+        assert ports == {"80/tcp": [{"HostIp": "::", "HostPort": "18088"},
+                                    {"HostIp": "0.0.0.0", "HostPort": "18089"}]}
+
+        def over(url: str) -> str | None:
+            return netns.run_in(other, lambda: get(url))
+
+        assert until(lambda: over("http://[fd00:5a:ff::1]:18088/"),
+                     what="[::]:18088 over IPv6") == "hello-lbq-bound6\n"
+        assert over("http://[fd00:5a:ff::1]:18089/") is None     # IPv4 only
+        assert engine.in_netns(lambda: get("http://127.0.0.1:18089/")) == \
+            "hello-lbq-bound6\n"
+        assert engine.in_netns(lambda: get("http://127.0.0.1:18088/")) is None
+    finally:
+        engine.in_netns(lambda: links.delete_link("lbq6h0"))
+        netns.remove(other)
+        engine.docker("rm", "-f", "lbq-bound6", check=False)
