@@ -120,6 +120,11 @@ def test_create_flags_make_what_docker_makes(cli: CLI, engine: Longboatd,
     assert ours["Config"]["Env"] == ["FROM_FILE=1", "A=1", f"HOME={os.environ['HOME']}"]
     ours["Config"]["Env"].sort()
     theirs["Config"]["Env"].sort()
+    # unset blkio throttle lists: docker 28's CLI sends [], 20.10's (which we follow) null
+    for key in ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+                "BlkioDeviceWriteIOps"):
+        assert (ours["HostConfig"][key], theirs["HostConfig"][key]) == (None, [])
+        theirs["HostConfig"][key] = None
     for section in ("Config", "HostConfig"):
         assert ours[section] == theirs[section], section
     assert (ours["Path"], ours["Args"]) == (theirs["Path"], theirs["Args"]) == ("sh",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -88,7 +89,8 @@ def test_pid_of_another_container(cli: CLI) -> None:
     assert "is not running" in refused.stderr
     missing = cli("run", "--rm", "--pid", "container:lbr-nope", "bb:1", "true",
                   check=False)
-    assert "cannot join PID of a non running container: lbr-nope" in missing.stderr
+    assert "No such container: lbr-nope" in missing.stderr          # at create, a 400
+    assert "Unable to find image" not in missing.stderr
 
 
 def test_ipc_of_a_shareable_container(cli: CLI, engine: Longboatd) -> None:
@@ -104,12 +106,18 @@ def test_ipc_of_a_shareable_container(cli: CLI, engine: Longboatd) -> None:
                          "/dev/shm/lbr-reply").stdout.strip() == "back"
     # a private one (the default) is refused as Docker refuses it
     background(cli, "lbr-ipc-private")
+    private_id = inspect(engine, "lbr-ipc-private")["Id"]
     refused = cli("run", "--rm", "--ipc", "container:lbr-ipc-private", "bb:1", "true",
                   check=False)
     assert refused.returncode != 0
-    assert ("can't join IPC of container lbr-ipc-private: non-shareable IPC (hint: use "
+    assert (f"can't join IPC of container {private_id}: non-shareable IPC (hint: use "
             "IpcMode:shareable for the donor container)") in refused.stderr
     assert inspect(engine, "lbr-ipc-donor")["HostConfig"]["IpcMode"] == "shareable"
+    # the other container's name is stored as its id, as moby does
+    cli("create", "--name", "lbr-ipc-joiner", "--ipc", "container:lbr-ipc-donor", "bb:1")
+    donor_id = inspect(engine, "lbr-ipc-donor")["Id"]
+    assert inspect(engine, "lbr-ipc-joiner")["HostConfig"]["IpcMode"] == \
+        f"container:{donor_id}"
 
 
 def test_ipc_and_uts_host(cli: CLI) -> None:
@@ -293,3 +301,114 @@ def test_platform_userns_cgroupns_and_security_opts(cli: CLI) -> None:
              "no-new-privileges", "--security-opt", "seccomp=unconfined",
              "--security-opt", "apparmor=unconfined", "--security-opt", "label=disable")
     assert out.split() == ["NoNewPrivs:", "1"]
+
+
+# -- the same flags on Docker 20.10 ----------------------------------------------------------
+def _observe(docker: Any, device: str | None) -> dict[str, Any]:
+    """What the flags give, through docker 20.10's CLI against one engine."""
+    seen: dict[str, Any] = {}
+
+    def out(*args: str) -> str:
+        done = docker(*args)
+        # the CLI's "error waiting for container" log line depends on timing: left out
+        errors = [line for line in str(done.stderr).splitlines()
+                  if line and not line.startswith("time=")]
+        text = str(done.stdout).strip() if done.returncode == 0 else \
+            f"exit {done.returncode}: " + "\n".join(errors)
+        return re.sub("[0-9a-f]{64}", "<id>", text)
+
+    def sh_run(script: str, *flags: str) -> str:
+        return out("run", "--rm", "--network", "none", *flags, "bb:1", "sh", "-c", script)
+
+    seen["oom"] = sh_run("cat /proc/self/oom_score_adj", "--oom-score-adj", "345")
+    seen["groups"] = sh_run("id", "--group-add", "tty", "--group-add", "4242")
+    seen["cpu"] = sh_run("cd /sys/fs/cgroup; cat cpu/cpu.cfs_period_us cpu/cpu.cfs_quota_us "
+                         "cpuset/cpuset.mems memory/memory.swappiness",
+                         "--cpu-period", "50000", "--cpu-quota", "25000",
+                         "--cpuset-mems", "0", "--memory-swappiness", "10")
+    if device is not None:
+        seen["blkio"] = sh_run("cd /sys/fs/cgroup/blkio; cat blkio.throttle.read_bps_device "
+                               "blkio.throttle.write_bps_device "
+                               "blkio.throttle.read_iops_device "
+                               "blkio.throttle.write_iops_device",
+                               "--device-read-bps", f"{device}:1mb", "--device-write-bps",
+                               f"{device}:2mb", "--device-read-iops", f"{device}:300",
+                               "--device-write-iops", f"{device}:400")
+    seen["device rule"] = "c 42:7 rm" in sh_run("cat /sys/fs/cgroup/devices/devices.list",
+                                                "--device-cgroup-rule", "c 42:7 rm")
+    seen["pid host"] = sh_run("cat /proc/1/comm", "--pid", "host")
+    seen["uts host"] = sh_run("hostname", "--uts", "host")
+    seen["ipc host"] = sh_run("readlink /proc/self/ns/ipc", "--ipc", "host")
+    out("run", "-d", "--network", "none", "--name", "lbr-o-donor", "--ipc", "shareable",
+        "bb:1", "sh", "-c", "echo shared > /dev/shm/lbr; exec sleep 60")
+    out("run", "-d", "--network", "none", "--name", "lbr-o-private", "bb:1", "sleep", "60")
+    out("create", "--name", "lbr-o-idle", "bb:1", "true")
+    time.sleep(0.3)
+    seen["pid container"] = sh_run("cat /proc/1/cmdline | tr '\\0' ' '; echo $$ | wc -c",
+                                   "--pid", "container:lbr-o-donor")
+    seen["ipc container"] = sh_run("cat /dev/shm/lbr", "--ipc", "container:lbr-o-donor")
+    seen["ipc private"] = sh_run("true", "--ipc", "container:lbr-o-private")
+    out("create", "--name", "lbr-o-joiner", "--ipc", "container:lbr-o-donor", "--pid",
+        "container:lbr-o-donor", "bb:1", "true")
+    joiner = json.loads(out("inspect", "lbr-o-joiner"))[0]["HostConfig"]
+    seen["joiner modes"] = (joiner["IpcMode"], joiner["PidMode"])
+    out("rm", "lbr-o-joiner")
+    seen["pid missing"] = out("create", "--pid", "container:lbr-o-nope", "bb:1", "true")
+    seen["ipc missing"] = out("create", "--ipc", "container:lbr-o-nope", "bb:1", "true")
+    out("create", "--name", "lbr-o-j2", "--pid", "container:lbr-o-idle", "bb:1", "true")
+    seen["pid created start"] = out("start", "lbr-o-j2")
+    out("rm", "lbr-o-j2")
+    seen["pid idle"] = sh_run("true", "--pid", "container:lbr-o-idle")
+    seen["isolation"] = sh_run("true", "--isolation", "hyperv")
+    seen["oom bad"] = sh_run("true", "--oom-score-adj", "2000")
+    seen["runtime bad"] = sh_run("true", "--runtime", "lbr-bogus")
+    seen["swappiness bad"] = sh_run("true", "--memory-swappiness", "101")
+    seen["pid bad"] = sh_run("true", "--pid", "lbr")
+    flags = ("--pid", "host", "--ipc", "shareable", "--uts", "host", "--userns", "host",
+             "--group-add", "tty", "--cgroup-parent", "lbr-o-parent", "--oom-score-adj",
+             "-5", "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-mems", "0",
+             "--memory-swappiness", "10", "--device-cgroup-rule", "c 42:7 rm",
+             "--isolation", "default", "--stop-signal", "SIGUSR1", "--stop-timeout", "7")
+    out("create", "--name", "lbr-o-inspect", *flags, "bb:1", "true")
+    found = json.loads(out("inspect", "lbr-o-inspect"))[0]
+    seen["HostConfig"] = {k: found["HostConfig"].get(k) for k in (
+        "PidMode", "IpcMode", "UTSMode", "UsernsMode", "GroupAdd", "CgroupParent",
+        "OomScoreAdj", "CpuPeriod", "CpuQuota", "CpusetMems", "MemorySwappiness",
+        "DeviceCgroupRules", "Isolation", "BlkioDeviceReadBps", "ContainerIDFile")}
+    seen["Config"] = {k: found["Config"].get(k) for k in ("StopSignal", "StopTimeout")}
+    out("rm", "-f", "lbr-o-donor", "lbr-o-private", "lbr-o-idle", "lbr-o-inspect")
+    return seen
+
+
+def _client(host: str, config: Path) -> Any:
+    import subprocess
+
+    from tests.support.dockerd import docker_cli
+
+    env = {**os.environ, "DOCKER_HOST": host, "DOCKER_CONFIG": str(config)}
+
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([docker_cli(), *args], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+
+    return docker
+
+
+@needs_v1
+def test_what_the_flags_do_matches_docker(engine: Longboatd, tmp_path_factory:
+                                          pytest.TempPathFactory,
+                                          rootfs_template: Path) -> None:
+    import tarfile
+
+    from tests.support.dockerd import running
+
+    device = _block_device()
+    ours = _observe(_client(engine.host, engine.workdir / "docker-config"), device)
+    with running(tmp_path_factory.mktemp("dockerd-run-flags")) as dockerd:
+        image = tmp_path_factory.mktemp("image-run-flags") / "rootfs.tar"
+        with tarfile.open(image, "w") as tar:
+            tar.add(rootfs_template, arcname=".")
+        dockerd.docker("import", str(image), "bb:1")
+        theirs = _observe(_client(f"unix://{dockerd.sock}", dockerd.base / "config"),
+                          device)
+    assert ours == theirs

@@ -292,17 +292,32 @@ def _mode(host: Fields, field: str, what: str, allowed: tuple[str, ...],
     return value
 
 
-def create_warnings(host_config: dict[str, Any] | None) -> list[str]:
-    """Checks moby 20.10 makes at create (``verifyPlatformContainerSettings``) that
-    need no image or rootfs, and the warnings it returns: ``Isolation`` other than
-    default, ``KernelMemory`` (deprecated; the kernel memory limit is not set, as
-    runc 1.1 no longer sets it either)."""
+def create_warnings(host_config: dict[str, Any] | None, *,
+                    host: HostInfo | None = None) -> list[str]:
+    """The checks moby 20.10 makes at create (``verifyContainerSettings``) that need no
+    image, rootfs or other container, with Docker's messages, and the warnings it
+    returns: namespace modes, ``OomScoreAdj``, memory, CPU, pids and blkio weight
+    values, ``Isolation`` other than default, ``KernelMemory`` (deprecated; the kernel
+    memory limit is not set, as runc 1.1 no longer sets it either)."""
     hc = Fields(host_config, "HostConfig")
+    host = host or HostInfo.detect()
     warnings: list[str] = []
     isolation = hc.string("Isolation")
     if isolation and isolation.lower() != "default":
         raise InvalidArgument(f'Invalid isolation: "{isolation}" - linux only supports '
                               "'default'")
+    for field, what, allowed in (
+            ("PidMode", "PID", ("", "host", "container")),
+            ("IpcMode", "IPC", ("", "private", "shareable", "none", "host", "container")),
+            ("UTSMode", "UTS", ("", "host"))):
+        _mode(hc, field, what, allowed, joined="(resolved at start)")
+    if hc.string("CgroupnsMode") not in ("", "private", "host"):
+        raise InvalidArgument(f"invalid cgroup namespace mode: {hc.string('CgroupnsMode')}")
+    _oom_score_adj(hc)
+    bundle_resources.memory_resources(hc, swap_limit=host.swap_limit)
+    bundle_resources.cpu_resources(hc, cpus=host.cpus, online_cpus=host.online_cpus,
+                                   online_mems=host.online_mems)
+    bundle_resources.blkio_weight(hc)
     kernel_memory = hc.number("KernelMemory")
     if kernel_memory > 0:
         if kernel_memory < _MIN_KERNEL_MEMORY:
@@ -310,6 +325,14 @@ def create_warnings(host_config: dict[str, Any] | None) -> list[str]:
         warnings.append("Your kernel does not support kernel memory limit capabilities or "
                         "the cgroup is not mounted. Limitation discarded.")
     return warnings
+
+
+def _oom_score_adj(hc: Fields) -> int:
+    value = hc.number("OomScoreAdj", bits=32)
+    if not -1000 <= value <= 1000:
+        raise InvalidArgument(f"Invalid value {value}, range for oom score adj is "
+                              "[-1000, 1000]")
+    return value
 
 
 def cgroups_path(host: Fields, *, default_parent: str, container_id: str) -> str:
@@ -385,7 +408,7 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
         if hc.get(name):
             raise hc.fail(name, "real-time CPU scheduling (cpu.rt_period_us, "
                                 "cpu.rt_runtime_us) is not supported")
-    create_warnings(host_config)
+    create_warnings(host_config, host=host)
     userns = hc.string("UsernsMode")
     if userns not in ("", "host"):
         raise hc.fail("UsernsMode", f"user namespaces are not supported yet ({userns})")
@@ -451,10 +474,7 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     if user.uid == 0:  # oci.SetCapabilities: a non-root user gets what execve would give
         capabilities["effective"] = list(cap_list)
         capabilities["permitted"] = list(cap_list)
-    oom_score_adj = hc.number("OomScoreAdj", bits=32)
-    if not -1000 <= oom_score_adj <= 1000:
-        raise InvalidArgument(f"Invalid value {oom_score_adj}, range for oom score adj is "
-                              "[-1000, 1000]")
+    oom_score_adj = _oom_score_adj(hc)
     process_user: dict[str, Any] = {"uid": user.uid, "gid": user.gid}
     if user.additional_gids:
         process_user["additionalGids"] = user.additional_gids

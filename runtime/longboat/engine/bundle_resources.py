@@ -160,16 +160,19 @@ def resources(host: Fields, *, swap_limit: bool, cpus: int, online_cpus: str | N
     if pids is not None:
         # "docker API allows 0 and negative values to unset this": runc's unlimited is -1
         out["pids"] = {"limit": pids if pids > 0 else -1}
-    weight = host.integer("BlkioWeight", bits=32) or 0
-    block_io: dict[str, Any] = {}
-    if weight != 0:
-        if not 10 <= weight <= 1000:
-            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
-        block_io["weight"] = weight
+    weight = blkio_weight(host)
+    block_io: dict[str, Any] = {"weight": weight} if weight else {}
     block_io.update(block_devices(host))
     if block_io:
         out["blockIO"] = block_io
     return out
+
+
+def blkio_weight(host: Fields) -> int:
+    weight = host.integer("BlkioWeight", bits=32) or 0
+    if weight != 0 and not 10 <= weight <= 1000:
+        raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+    return weight
 
 
 #: HostConfig's per-device blkio lists -> the OCI ``blockIO`` keys.

@@ -231,8 +231,10 @@ class Containers:
             raise InvalidArgument(f"Unknown runtime specified {runtime}")
         host_config["Runtime"] = runtime
         from longboat.engine.bundle import create_warnings
+        from longboat.engine.joined_namespaces import at_create
 
         warnings: list[str] = create_warnings(host_config)
+        at_create(self, host_config)
         cid = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
         network_settings = self.engine.container_networks.configure(

@@ -22,6 +22,8 @@ from longboat.errors import Conflict, InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from longboat.engine.containers import Container, Containers
 
 
@@ -29,10 +31,10 @@ def _running(containers: Containers, ref: str) -> Container:
     other = containers.get(ref)
     state = other.state
     if state.get("Restarting"):
-        raise Conflict(f"Container {other.id} is restarting, wait until the container is "
+        raise Conflict(f"container {other.id} is restarting, wait until the container is "
                        "running")
     if not state.get("Running") or not state.get("Pid"):
-        raise Conflict(f"Container {other.id} is not running")
+        raise Conflict(f"container {other.id} is not running")
     return other
 
 
@@ -42,6 +44,19 @@ class Joined(TypedDict, total=False):
     pidns_path: str
     ipcns_path: str
     ipc_shm: str
+
+
+def at_create(containers: Containers, host_config: dict[str, Any]) -> None:
+    """``container:<name>`` in PidMode/IpcMode becomes ``container:<id>`` at create, as
+    moby stores it; an unknown container is refused then ("No such container", a bad
+    parameter: 400, not the 404 that would make a client pull the image)."""
+    for field in ("PidMode", "IpcMode"):
+        mode = host_config.get(field)
+        if isinstance(mode, str) and mode.startswith("container:") and mode[10:]:
+            try:
+                host_config[field] = "container:" + containers.get(mode[10:]).id
+            except NotFound as exc:
+                raise InvalidArgument(str(exc)) from None
 
 
 def resolve(containers: Containers, container: Container) -> Joined:
