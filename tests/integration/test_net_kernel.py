@@ -423,7 +423,9 @@ def world(lab: Lab, servers: list[Server]) -> World:
 def test_masquerade_out_of_a_bridge(world: World) -> None:
     world.apply()
     assert ask(world.c["a"], "10.201.250.2", 9000) == "::ffff:10.201.250.1"
-    assert ask(world.c["a"], "fd00:201:250::2", 9000) == "fd00:201:250::1"
+    # IPv6 leaves unmasqueraded, as from Docker 20.10 (it NATs IPv6 only with the
+    # experimental ip6tables option): the other host sees the container's own address
+    assert ask(world.c["a"], "fd00:201:250::2", 9000) == "fd00:201:1::2"
     assert ask(world.c["c"], "10.201.250.2", 9000) == "::ffff:10.201.250.1"
 
 
