@@ -349,3 +349,26 @@ def test_create_warnings() -> None:
     assert create_warnings({"KernelMemory": 10 << 20}) == [
         "Your kernel does not support kernel memory limit capabilities or the cgroup is "
         "not mounted. Limitation discarded."]
+
+
+# -- Go boolean flags ------------------------------------------------------------------------
+@pytest.mark.parametrize(("words", "proxy", "command"), [
+    (["busybox"], "true", []),
+    (["--sig-proxy", "busybox", "x"], "true", ["x"]),       # never takes the next word
+    (["--sig-proxy=false", "busybox"], "false", []),
+    (["--sig-proxy=0", "busybox"], "false", []),
+    (["--sig-proxy=False", "busybox"], "false", []),
+    (["--sig-proxy=t", "busybox"], "true", []),
+])
+def test_sig_proxy_is_a_go_boolean(words: list[str], proxy: str, command: list[str]) -> None:
+    parsed = build_parser("run").parse_args(["run", *words])
+    assert (parsed.sig_proxy, parsed.image, parsed.command) == (proxy, "busybox", command)
+    flags = [w for w in words if w.startswith("-")]
+    attach = build_parser("attach").parse_args(["attach", *flags, "web"])
+    assert (attach.sig_proxy, attach.container) == (proxy, "web")
+
+
+def test_disable_content_trust_takes_its_forms() -> None:
+    for words in (["--disable-content-trust"], ["--disable-content-trust=false"], []):
+        parsed = build_parser("run").parse_args(["run", *words, "busybox"])
+        assert parsed.image == "busybox"

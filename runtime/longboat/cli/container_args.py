@@ -24,6 +24,23 @@ def _cmd(sub: Any, name: str, handler: str, help: str, aliases: tuple[str, ...] 
     return parser
 
 
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def go_bool(p: argparse.ArgumentParser, flag: str, *, default: bool, help: str) -> None:
+    """A Go boolean flag as docker's: ``--flag`` alone is true, ``--flag=false`` (any of
+    Go's ParseBool spellings) sets it; the value is never taken from the next word. The
+    ``=value`` forms are hidden aliases (argparse matches a whole word first)."""
+    dest = flag.lstrip("-").replace("-", "_")
+    text = "true" if default else "false"
+    p.add_argument(flag, action="store_const", const="true", default=text, dest=dest,
+                   help=help)
+    for const, spellings in (("true", _GO_TRUE), ("false", _GO_FALSE)):
+        p.add_argument(*(f"{flag}={word}" for word in spellings), action="store_const",
+                       const=const, dest=dest, help=argparse.SUPPRESS)
+
+
 def add_create_options(p: argparse.ArgumentParser) -> None:
     """The flags ``run`` and ``create`` share, and IMAGE [COMMAND] [ARG...]."""
     add = p.add_argument
@@ -59,8 +76,8 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     add("--device-write-bps", **many,
         help="limit write rate (bytes per second) to a device")
     add("--device-write-iops", **many, help="limit write rate (IO per second) to a device")
-    add("--disable-content-trust", action="store_true",
-        help="skip image verification (always: images are not signed here)")
+    go_bool(p, "--disable-content-trust", default=True,
+            help="skip image verification (always: images are not signed here)")
     add("--domainname", help="container NIS domain name")
     add("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
     add("-e", "--env", **many, help="set environment variables")
@@ -165,8 +182,8 @@ def add_container_commands(sub: Any, *, group: bool) -> None:
              short_h=False)
     p.add_argument("-d", "--detach", action="store_true",
                    help="run container in background and print container ID")
-    p.add_argument("--sig-proxy", default="true", choices=["true", "false"],
-                   help="proxy received signals to the process (default true)")
+    go_bool(p, "--sig-proxy", default=True,
+            help="proxy received signals to the process (default true)")
     p.add_argument("--detach-keys", help="override the key sequence for detaching")
     add_create_options(p)
 
@@ -214,7 +231,8 @@ def add_container_commands(sub: Any, *, group: bool) -> None:
     p = _cmd(sub, "attach", "attach", "Attach local standard input, output, and error "
                                       "streams to a running container")
     p.add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
-    p.add_argument("--sig-proxy", default="true", choices=["true", "false"])
+    go_bool(p, "--sig-proxy", default=True,
+            help="proxy all received signals to the process (default true)")
     p.add_argument("--detach-keys")
     p.add_argument("container", metavar="CONTAINER")
 
