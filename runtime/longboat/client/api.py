@@ -27,6 +27,7 @@ import base64
 import codecs
 import json
 import os
+import re
 import socket
 import stat
 import sys
@@ -89,45 +90,140 @@ class ProtocolError(ClientError):
 
 
 # -- JSON streams ------------------------------------------------------------------------
+#: the longest single value a JSON stream may carry (docker's are lines of a few hundred
+#: bytes; a build's aux or an event is a few KiB): a longer one is a ProtocolError
+MAX_STREAM_VALUE = 32 << 20
+_STRUCTURE = re.compile(r'["{}\[\]]')        # what matters outside strings
+_IN_STRING = re.compile(r'["\\]')            # what matters inside one
+_SCALAR_END = re.compile(r'[\s"{}\[\],:]')   # where a bare number/true/null stops
+_NON_SPACE = re.compile(r"\S")
+
+
 class JSONStream:
     """Incremental parser of concatenated JSON values (docker sends one per line, but
-    neither line ends nor chunk boundaries are to be trusted)."""
+    neither line ends nor chunk boundaries are to be trusted).
 
-    def __init__(self) -> None:
+    Linear: every character is scanned once (strings and brackets tracked across
+    chunks), a value's text is kept as its chunks and decoded once, when its end is
+    seen; a value longer than :data:`MAX_STREAM_VALUE` raises :class:`ProtocolError`."""
+
+    def __init__(self, limit: int = MAX_STREAM_VALUE) -> None:
         self._decoder = json.JSONDecoder()
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-        self._text = ""
+        self._limit = limit
+        self._parts: list[str] = []    # the current value's text from earlier chunks
+        self._size = 0
+        self._mode = ""                # "", "container", "string" or "scalar"
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._error = ""
 
     def feed(self, data: bytes) -> list[Any]:
+        if self._error:
+            raise ProtocolError(self._error)
         try:
-            self._text += self._utf8.decode(data)
+            text = self._utf8.decode(data)
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"JSON stream is not UTF-8: {exc}") from None
         values: list[Any] = []
-        while True:
-            text = self._text.lstrip()
-            if not text:
-                self._text = ""
-                return values
-            try:
-                value, end = self._decoder.raw_decode(text)
-            except RecursionError:
-                raise ProtocolError("JSON stream nested too deeply") from None
-            except ValueError:
-                self._text = text      # incomplete (or bad: close() tells)
-                return values
-            values.append(value)
-            self._text = text[end:]
+        i, n, start = 0, len(text), 0
+        while i < n:
+            if not self._mode:
+                found = _NON_SPACE.search(text, i)
+                if found is None:
+                    break
+                i = start = found.start()
+                c = text[i]
+                if c in "{[":
+                    self._mode, self._depth, i = "container", 1, i + 1
+                elif c == '"':
+                    self._mode, self._in_string, i = "string", True, i + 1
+                else:
+                    self._mode = "scalar"
+                continue
+            end = -1
+            if self._in_string:
+                if self._escape:
+                    self._escape, i = False, i + 1
+                    continue
+                found = _IN_STRING.search(text, i)
+                if found is None:
+                    break
+                i = found.end()
+                if found.group() == "\\":
+                    self._escape = True
+                    continue
+                self._in_string = False
+                if self._mode == "string":
+                    end = i
+            elif self._mode == "container":
+                found = _STRUCTURE.search(text, i)
+                if found is None:
+                    break
+                i, c = found.end(), found.group()
+                if c == '"':
+                    self._in_string = True
+                elif c in "{[":
+                    self._depth += 1
+                else:
+                    self._depth -= 1
+                    if self._depth == 0:
+                        end = i
+            else:
+                found = _SCALAR_END.search(text, i)
+                if found is None:
+                    break
+                i = end = found.start()
+            if end >= 0:
+                if self._size + end - start > self._limit:
+                    self._too_long()
+                self._parts.append(text[start:end])
+                if not self._value(values):
+                    return values
+        if self._mode:
+            self._parts.append(text[start:])
+            self._size += n - start
+            if self._size > self._limit:
+                self._too_long()
+        return values
 
-    def close(self) -> None:
-        rest = self._text.strip()
-        if rest:
-            try:
-                self._decoder.raw_decode(rest)
-            except (ValueError, RecursionError) as exc:
-                raise ProtocolError(f"malformed JSON in stream: {exc}: {rest[:80]!r}") \
-                    from None
-            raise ProtocolError(f"malformed JSON in stream: {rest[:80]!r}")
+    def _too_long(self) -> None:
+        self._error = (f"a value in the JSON stream is longer than {self._limit} "
+                       "characters")
+        raise ProtocolError(self._error)
+
+    def _value(self, values: list[Any]) -> bool:
+        """Decode the value just ended; False (and the stream is broken) when bad."""
+        text = "".join(self._parts)
+        self._parts, self._size, self._mode, self._depth = [], 0, "", 0
+        try:
+            values.append(self._decoder.decode(text))
+        except RecursionError:
+            self._error = "JSON stream nested too deeply"
+        except ValueError as exc:
+            self._error = f"malformed JSON in stream: {exc}: {text[:80]!r}"
+        return not self._error
+
+    def close(self) -> list[Any]:
+        """The end of the stream: a bare value still open is decoded (its end is the
+        stream's); anything else left, or any error seen, raises ProtocolError."""
+        if self._error:
+            raise ProtocolError(self._error)
+        try:
+            self._utf8.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"JSON stream is not UTF-8: {exc}") from None
+        values: list[Any] = []
+        if self._mode == "scalar":
+            self._value(values)
+        elif self._mode:
+            rest = "".join(self._parts)
+            self._parts, self._mode = [], ""
+            self._error = f"malformed JSON in stream (cut short): {rest[:80]!r}"
+        if self._error:
+            raise ProtocolError(self._error)
+        return values
 
 
 def error_message(status: int, body: bytes) -> str:
