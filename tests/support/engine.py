@@ -63,7 +63,8 @@ class Longboatd:
                    if "--config-file" not in self.extra else []), *self.extra],
                 stdout=log, stderr=log)
         end = time.monotonic() + deadline
-        while not self.socket.exists():
+        # the socket file alone proves nothing: a killed engine's stays behind
+        while not self.answers():
             if self.process.poll() is not None or time.monotonic() > end:
                 if self.process.poll() is None:
                     self.process.kill()
@@ -72,6 +73,28 @@ class Longboatd:
                 raise AssertionError(f"longboatd did not start:\n{self.log.read_text()}")
             time.sleep(0.02)
         return self
+
+    def answers(self) -> bool:
+        """Whether a daemon accepts on the socket and answers ``GET /_ping``."""
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(2)
+        try:
+            sock.connect(str(self.socket))
+            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: longboat\r\nConnection: close"
+                         b"\r\n\r\n")
+            data = b""
+            while b"\r\n" not in data and len(data) < 4096:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return data.startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+        finally:
+            sock.close()
 
     def _config(self) -> Path:
         path = self.workdir / "daemon.json"

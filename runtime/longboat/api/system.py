@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 
@@ -33,29 +34,37 @@ def register(router: Router, engine: Engine) -> None:
         return Response.json(system_info(engine))
 
     async def df(request: Request) -> Response:
-        usage = engine.images.disk_usage()
-        images = [{"Id": row["Id"], "ParentId": "", "RepoTags": _familiar(row["RepoTags"]),
-                   "RepoDigests": [], "Created": unix_time(row["Created"]), "Size": row["Size"],
-                   "SharedSize": row["SharedSize"], "VirtualSize": row["Size"], "Labels": {},
-                   "Containers": 0} for row in usage["Images"]]
-        containers = []
-        for c in engine.containers.by_id.values():
-            row = c.summary()
-            try:
-                row["SizeRw"] = _tree_size(engine.snapshots.upper_path(c.id))
-            except LongboatError:
-                row["SizeRw"] = 0
-            row["SizeRootFs"] = 0
-            containers.append(row)
-        return Response.json({"LayersSize": usage["LayersSize"], "Images": images,
-                              "Containers": containers, "Volumes": engine.volumes.disk_usage(),
-                              "BuildCache": []})
+        # the rows on the loop (the records change there), every walk of the disk in the
+        # executor: image layers, containers' upper directories, volumes
+        rows = [(c.summary(), c.id) for c in list(engine.containers.by_id.values())]
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: disk_usage(engine, rows))
+        return Response.json(body)
 
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/system/df", df)
+
+
+def disk_usage(engine: Engine, rows: list[tuple[dict[str, Any], str]]) -> dict[str, Any]:
+    """``/system/df``'s answer; walks trees (run it off the event loop)."""
+    usage = engine.images.disk_usage()
+    images = [{"Id": row["Id"], "ParentId": "", "RepoTags": _familiar(row["RepoTags"]),
+               "RepoDigests": [], "Created": unix_time(row["Created"]), "Size": row["Size"],
+               "SharedSize": row["SharedSize"], "VirtualSize": row["Size"], "Labels": {},
+               "Containers": 0} for row in usage["Images"]]
+    containers = []
+    for row, cid in rows:
+        try:
+            row["SizeRw"] = _tree_size(engine.snapshots.upper_path(cid))
+        except (LongboatError, OSError):
+            row["SizeRw"] = 0     # removed meanwhile
+        row["SizeRootFs"] = 0
+        containers.append(row)
+    return {"LayersSize": usage["LayersSize"], "Images": images, "Containers": containers,
+            "Volumes": engine.volumes.disk_usage(), "BuildCache": []}
 
 
 def _tree_size(path: str) -> int:

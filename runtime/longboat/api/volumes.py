@@ -14,13 +14,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from longboat.engine.engine import Engine
 
+#: the longest ``name`` filter taken (a volume name is at most 200 characters)
+MAX_NAME_PATTERN = 256
+
 
 def register(router: Router, engine: Engine) -> None:
     volumes = engine.volumes
 
     async def list_volumes(request: Request) -> Response:
-        found = volumes.find(_filters(request))
-        return Response.json({"Volumes": [v.inspect() for v in found], "Warnings": None})
+        filters = _filters(request)
+        for pattern in filters.get("name") or []:
+            if len(pattern) > MAX_NAME_PATTERN:
+                raise InvalidArgument(f"a name filter is at most {MAX_NAME_PATTERN} "
+                                      "characters")
+        # name filters are regular expressions (Docker's too): matched off the loop
+        rows = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: [v.inspect() for v in volumes.find(filters)])
+        return Response.json({"Volumes": rows, "Warnings": None})
 
     async def create(request: Request) -> Response:
         body = await request.json() or {}

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from longboat.engine.engine import Engine
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: how much of a path one openat2 lookup is given (PATH_MAX is 4096)
+_LOOKUP_PIECE = 3072
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
@@ -606,7 +608,7 @@ def changes(upper: str, lowers: list[str], hidden: set[str] | None = None
             except OSError:
                 continue
             try:
-                fd = fs.open_in_root(lower_fd, path)
+                fd = _open_in_lower(lower_fd, path)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             finally:
@@ -618,38 +620,59 @@ def changes(upper: str, lowers: list[str], hidden: set[str] | None = None
         return None
 
     def only_hidden(path: str, dir_fd: int) -> bool:
-        """True when every entry below ``path`` in the upper is a hidden mount point."""
-        names = os.listdir(dir_fd)
-        if not names:
-            return False
-        for name in names:
-            child = posixpath.join(path, name)
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            if child in hidden and in_lowers(child) is None:
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                return False
-            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-            try:
-                if not only_hidden(child, fd):
-                    return False
-            finally:
-                os.close(fd)
-        return True
-
-    def walk(dir_fd: int, path: str) -> None:
-        for name in sorted(os.listdir(dir_fd), key=os.fsencode):
-            child = posixpath.join(path, name)
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd) if is_dir else -1
-            try:
-                record(fd, child, st, name, dir_fd)
-                if is_dir:
-                    walk(fd, child)
-            finally:
-                if fd >= 0:
+        """True when every entry below ``path`` in the upper is a hidden mount point
+        (iterative: a directory at a time, any depth)."""
+        pending = [(path, os.dup(dir_fd))]
+        try:
+            while pending:
+                here, fd = pending.pop()
+                try:
+                    names = os.listdir(fd)
+                    if not names:
+                        return False
+                    for name in names:
+                        child = posixpath.join(here, name)
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                        if child in hidden and in_lowers(child) is None:
+                            continue
+                        if not stat.S_ISDIR(st.st_mode):
+                            return False
+                        pending.append((child, os.open(name, _DIR_FLAGS, dir_fd=fd)))
+                finally:
                     os.close(fd)
+            return True
+        finally:
+            for _, fd in pending:
+                os.close(fd)
+
+    def walk(root_fd: int) -> None:
+        """Depth first, entries of a directory in byte order, each recorded before
+        what is below it (Docker's order); iterative, a descriptor per level open."""
+        stack = [(os.dup(root_fd), "/", iter(sorted(os.listdir(root_fd), key=os.fsencode)))]
+        try:
+            while stack:
+                dir_fd, path, names = stack[-1]
+                name = next(names, None)
+                if name is None:
+                    os.close(dir_fd)
+                    stack.pop()
+                    continue
+                child = posixpath.join(path, name)
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    record(-1, child, st, name, dir_fd)
+                    continue
+                fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+                try:
+                    record(fd, child, st, name, dir_fd)
+                    below = iter(sorted(os.listdir(fd), key=os.fsencode))
+                except BaseException:
+                    os.close(fd)
+                    raise
+                stack.append((fd, child, below))
+        finally:
+            for dir_fd, _, _ in stack:
+                os.close(dir_fd)
 
     def record(fd: int, path: str, st: os.stat_result, name: str, parent_fd: int) -> None:
         lower = in_lowers(path)
@@ -688,10 +711,36 @@ def changes(upper: str, lowers: list[str], hidden: set[str] | None = None
         out.append({"Path": path, "Kind": kind})
 
     try:
-        walk(root_fd, "/")
+        walk(root_fd)
     finally:
         os.close(root_fd)
     return out
+
+
+def _open_in_lower(lower_fd: int, path: str) -> int:
+    """``path`` opened (O_PATH) inside a lower, symlinks resolved in it; a path longer
+    than the kernel takes in one lookup is resolved a piece at a time (each piece's
+    symlinks then resolve beneath the directory reached so far: still never outside)."""
+    parts = [p for p in path.split("/") if p]
+    fd = os.dup(lower_fd)
+    try:
+        while True:
+            piece: list[str] = []
+            size = 0
+            while parts and size + len(parts[0]) + 1 < _LOOKUP_PIECE:
+                size += len(parts[0]) + 1
+                piece.append(parts.pop(0))
+            if not piece and parts:
+                raise FileNotFoundError(errno.ENAMETOOLONG, "name too long", path)
+            flags = libc.O_PATH if not parts else libc.O_PATH | os.O_DIRECTORY
+            nxt = fs.open_in_root(fd, "/".join(piece), flags)
+            os.close(fd)
+            fd = nxt
+            if not parts:
+                return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _same_time(a_ns: int, b_ns: int) -> bool:
