@@ -364,6 +364,11 @@ def _observe(docker: Any, device: str | None) -> dict[str, Any]:
     seen["runtime bad"] = sh_run("true", "--runtime", "lbr-bogus")
     seen["swappiness bad"] = sh_run("true", "--memory-swappiness", "101")
     seen["pid bad"] = sh_run("true", "--pid", "lbr")
+    made = docker("create", "--name", "lbr-o-weights", "--blkio-weight", "300",
+                  "--memory-swappiness", "10", "bb:1", "true")
+    seen["weight warnings"] = [line for line in str(made.stderr).splitlines()
+                               if line.startswith("WARNING")]
+    out("rm", "lbr-o-weights")
     flags = ("--pid", "host", "--ipc", "shareable", "--uts", "host", "--userns", "host",
              "--group-add", "tty", "--cgroup-parent", "lbr-o-parent", "--oom-score-adj",
              "-5", "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-mems", "0",
@@ -412,3 +417,8 @@ def test_what_the_flags_do_matches_docker(engine: Longboatd, tmp_path_factory:
         theirs = _observe(_client(f"unix://{dockerd.sock}", dockerd.base / "config"),
                           device)
     assert ours == theirs
+    blkio = Path("/sys/fs/cgroup/blkio")
+    if not (blkio / "blkio.weight").exists() and not (blkio / "blkio.bfq.weight").exists():
+        assert ours["weight warnings"] == ["WARNING: Your kernel does not support Block I/O "
+                                           "weight or the cgroup is not mounted. Weight "
+                                           "discarded."]

@@ -372,3 +372,20 @@ def test_disable_content_trust_takes_its_forms() -> None:
     for words in (["--disable-content-trust"], ["--disable-content-trust=false"], []):
         parsed = build_parser("run").parse_args(["run", *words, "busybox"])
         assert parsed.image == "busybox"
+
+
+def test_what_the_host_cannot_apply_is_dropped_with_dockers_warning(rootfs: Path) -> None:
+    host = HostInfo(cgroup_version=1, cpus=4, online_cpus="0-3", online_mems="0",
+                    missing=frozenset({"BlkioWeight", "MemorySwappiness"}))
+    host_config = {"BlkioWeight": 300, "MemorySwappiness": 10, "OomKillDisable": True}
+    assert create_warnings(host_config, host=host) == [
+        "Your kernel does not support memory swappiness capabilities or the cgroup is not "
+        "mounted. Memory swappiness discarded.",
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+        "Weight discarded."]
+    assert create_warnings({"MemorySwappiness": -1}, host=host) == []
+    spec = oci_config("c0ffee", {}, host_config, {"Cmd": ["sh"]}, str(rootfs),
+                      hostname="c0ffee", host=host, init_path=None)
+    resources = spec["linux"]["resources"]
+    assert resources["memory"] == {"disableOOMKiller": True}
+    assert "blockIO" not in resources

@@ -76,6 +76,9 @@ class HostInfo:
     online_mems: str | None = None
     net_sysctls: tuple[str, ...] = tuple(DEFAULT_NET_SYSCTLS)  # those the kernel has
     dev: str = "/dev"                # the host's /dev, listed for --privileged
+    #: HostConfig resource fields this host cannot apply (see _DISCARDED): moby warns
+    #: at create and drops them rather than failing the start
+    missing: frozenset[str] = frozenset()
 
     @staticmethod
     def detect() -> HostInfo:
@@ -99,11 +102,54 @@ def _detect() -> HostInfo:
         cpus_file, mems_file = "cpuset.cpus", "cpuset.mems"
     return HostInfo(
         cgroup_version=version, swap_limit=swap, cpus=len(os.sched_getaffinity(0)),
+        missing=_missing_controls(version, root),
         online_cpus=_read_first(f"{cpuset}/{cpus_file}", "/sys/devices/system/cpu/online"),
         online_mems=_read_first(f"{cpuset}/{mems_file}",
                                 "/sys/devices/system/node/online"),
         net_sysctls=tuple(name for name in DEFAULT_NET_SYSCTLS if os.path.exists(
             "/proc/sys/" + name.replace(".", "/"))))
+
+
+#: What moby 20.10 drops with a warning when the host cannot do it
+#: (``verifyPlatformContainerResources``): HostConfig field -> (where it lands in
+#: ``linux.resources``, the warning).
+_DISCARDED = {
+    "MemorySwappiness": (("memory", "swappiness"), "Your kernel does not support memory "
+                         "swappiness capabilities or the cgroup is not mounted. Memory "
+                         "swappiness discarded."),
+    "OomKillDisable": (("memory", "disableOOMKiller"), "Your kernel does not support "
+                       "OomKillDisable. OomKillDisable discarded."),
+    "BlkioWeight": (("blockIO", "weight"), "Your kernel does not support Block I/O weight "
+                    "or the cgroup is not mounted. Weight discarded."),
+    "BlkioWeightDevice": (("blockIO", "weightDevice"), "Your kernel does not support Block "
+                          "I/O weight_device or the cgroup is not mounted. Weight-device "
+                          "discarded."),
+}
+
+
+def _missing_controls(version: int, root: str) -> frozenset[str]:
+    """The _DISCARDED fields this host's cgroups cannot apply (moby's sysinfo)."""
+    if version == 2:
+        # no memory.swappiness nor an OOM-killer switch in v2; io weights need "io"
+        have_io = "io" in (_read_first(f"{root}/cgroup.controllers") or "").split()
+        return frozenset({"MemorySwappiness", "OomKillDisable"} |
+                         (set() if have_io else {"BlkioWeight", "BlkioWeightDevice"}))
+    out = set()
+    for field, files in (("MemorySwappiness", ("memory/memory.swappiness",)),
+                         ("OomKillDisable", ("memory/memory.oom_control",)),
+                         ("BlkioWeight", ("blkio/blkio.weight", "blkio/blkio.bfq.weight")),
+                         ("BlkioWeightDevice", ("blkio/blkio.weight_device",
+                                                "blkio/blkio.bfq.weight_device"))):
+        if not any(os.path.exists(f"{root}/{name}") for name in files):
+            out.add(field)
+    return frozenset(out)
+
+
+def _asked(hc: Fields, field: str) -> bool:
+    value = hc.get(field)
+    if field == "MemorySwappiness":
+        return value is not None and value != -1
+    return bool(value)
 
 
 def _read_first(*paths: str) -> str | None:
@@ -324,6 +370,8 @@ def create_warnings(host_config: dict[str, Any] | None, *,
             raise InvalidArgument("Minimum kernel memory limit allowed is 6MB")
         warnings.append("Your kernel does not support kernel memory limit capabilities or "
                         "the cgroup is not mounted. Limitation discarded.")
+    warnings += [_DISCARDED[field][1] for field in _DISCARDED
+                 if field in host.missing and _asked(hc, field)]
     return warnings
 
 
@@ -528,6 +576,11 @@ def oci_config(container_id: str, config: dict[str, Any] | None,
     resources = bundle_resources.resources(hc, swap_limit=host.swap_limit, cpus=host.cpus,
                                            online_cpus=host.online_cpus,
                                            online_mems=host.online_mems)
+    for field in host.missing:      # warned about at create: dropped, as moby does
+        section, key = _DISCARDED[field][0]
+        resources.get(section, {}).pop(key, None)
+        if resources.get(section) == {}:
+            del resources[section]
     devices, device_rules = bundle_mounts.devices(hc, privileged=privileged, dev=host.dev)
     resources["devices"] = device_rules
     sysctl = {name: DEFAULT_NET_SYSCTLS[name] for name in host.net_sysctls
