@@ -18,29 +18,15 @@ from pathlib import Path
 
 import pytest
 from tests.support.cli import CLI, LONGBOAT
-from tests.support.engine import Longboatd, busybox_engine
+from tests.support.engine import Longboatd
+from tests.support.fixtures import busybox_engine_fixture, cli_fixture, leftovers_fixture
 from tests.support.terminal import under_pty
 
 pytestmark = pytest.mark.integration
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, rootfs_template):
-    with busybox_engine(tmp_path_factory.mktemp("longboatd-cli-containers"), rootfs_template,
-                        "--change", 'CMD ["sh"]') as daemon:
-        yield daemon
-
-
-@pytest.fixture(scope="module")
-def cli(engine: Longboatd) -> CLI:
-    return CLI(engine)
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(engine: Longboatd):
-    yield
-    ids = engine.docker("ps", "-aq", check=False).stdout.split()
-    if ids:
-        engine.docker("rm", "-f", *ids, check=False)
+engine = busybox_engine_fixture("longboatd-cli-containers")
+cli = cli_fixture()
+no_leftovers = leftovers_fixture()
 
 
 def _until(condition, timeout: float = 15) -> None:

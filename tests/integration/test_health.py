@@ -10,38 +10,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.cli import CLI
-from tests.support.engine import Longboatd, busybox_engine
+from tests.support.engine import Longboatd
+from tests.support.fixtures import busybox_engine_fixture, cli_fixture, leftovers_fixture
 
 pytestmark = pytest.mark.integration
 
 FAST = ("--health-interval", "200ms")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
-           ) -> Iterator[Longboatd]:
-    with busybox_engine(tmp_path_factory.mktemp("longboatd-health"), rootfs_template,
-                        "--change", 'CMD ["sh"]') as daemon:
-        yield daemon
-
-
-@pytest.fixture(scope="module")
-def cli(engine: Longboatd) -> CLI:
-    return CLI(engine)
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(engine: Longboatd) -> Iterator[None]:
-    yield
-    ids = engine.docker("ps", "-aq", check=False).stdout.split()
-    if ids:
-        engine.docker("rm", "-f", *ids, check=False)
+engine = busybox_engine_fixture("longboatd-health")
+cli = cli_fixture()
+no_leftovers = leftovers_fixture()
 
 
 def state(engine: Longboatd, name: str) -> dict[str, Any]:

@@ -12,40 +12,21 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.cli import CLI
 from tests.support.engine import Longboatd, busybox_engine
+from tests.support.fixtures import busybox_engine_fixture, cli_fixture, leftovers_fixture
 
 pytestmark = pytest.mark.integration
 
 NONE = ("--network", "none")
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, rootfs_template: Path
-           ) -> Iterator[Longboatd]:
-    with busybox_engine(tmp_path_factory.mktemp("longboatd-volumes"), rootfs_template,
-                        "--change", 'CMD ["sh"]') as daemon:
-        yield daemon
-
-
-@pytest.fixture(scope="module")
-def cli(engine: Longboatd) -> CLI:
-    return CLI(engine)
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(engine: Longboatd) -> Iterator[None]:
-    yield
-    ids = engine.docker("ps", "-aq", check=False).stdout.split()
-    if ids:
-        engine.docker("rm", "-f", "-v", *ids, check=False)
-    names = engine.docker("volume", "ls", "-q", check=False).stdout.split()
-    if names:
-        engine.docker("volume", "rm", "-f", *names, check=False)
+engine = busybox_engine_fixture("longboatd-volumes")
+cli = cli_fixture()
+no_leftovers = leftovers_fixture(volumes=True)
 
 
 def mounts_under(path: Path) -> list[str]:
