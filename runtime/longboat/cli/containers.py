@@ -663,21 +663,29 @@ def _show_inspected(ctx: Context, found: list[dict[str, Any]], fmt: str | None,
         raise CommandError("\n".join(errors))
 
 
-def inspect(ctx: Context) -> int:
-    """``container inspect``."""
-    a = ctx.args
-    client = ctx.client()
+def inspect_each(ctx: Context, lookup: Callable[[str], dict[str, Any]],
+                 missing: Callable[[str, APIError], str] | None = None) -> int:
+    """The ``inspect`` of every kind of object: each name of ``ctx.args.names`` looked up,
+    the found ones shown (``--format``), then one error line per missing one (docker's
+    order), exit status 1 if any was missing."""
     found: list[dict[str, Any]] = []
     errors: list[str] = []
-    for name in a.names:
+    for name in ctx.args.names:
         try:
-            found.append(client.inspect_container(name, size=a.size))
+            found.append(lookup(name))
         except APIError as exc:
             if not exc.not_found:
                 raise
-            errors.append(f"Error response from daemon: {exc.message}")
-    _show_inspected(ctx, found, a.format, errors)
+            errors.append(missing(name, exc) if missing is not None
+                          else f"Error response from daemon: {exc.message}")
+    _show_inspected(ctx, found, ctx.args.format, errors)
     return 0
+
+
+def inspect(ctx: Context) -> int:
+    """``container inspect``."""
+    client = ctx.client()
+    return inspect_each(ctx, lambda name: client.inspect_container(name, size=ctx.args.size))
 
 
 def inspect_any(ctx: Context) -> int:

@@ -209,21 +209,12 @@ def ls(ctx: Context) -> int:
 
 # -- inspect, rm, connect, disconnect, prune ------------------------------------------------
 def inspect(ctx: Context) -> int:
-    from longboat.cli.containers import _show_inspected
+    from longboat.cli.containers import inspect_each
 
-    a = ctx.args
     client = ctx.client()
-    found: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for name in a.names:
-        try:
-            found.append(client.inspect_network(name, verbose=a.verbose))
-        except APIError as exc:
-            if not exc.not_found:
-                raise
-            errors.append(_daemon_error(exc))
-    _show_inspected(ctx, found, a.format, errors)
-    return 0
+    return inspect_each(ctx, lambda name: client.inspect_network(name,
+                                                                 verbose=ctx.args.verbose),
+                        lambda _name, exc: _daemon_error(exc))
 
 
 def rm(ctx: Context) -> int:

@@ -150,22 +150,11 @@ def ls(ctx: Context) -> int:
 def inspect(ctx: Context) -> int:
     from urllib.parse import quote
 
-    from longboat.cli.containers import _show_inspected
-    from longboat.client.api import APIError
+    from longboat.cli.containers import inspect_each
 
-    a = ctx.args
     client = ctx.client()
-    found: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for name in a.names:
-        try:
-            found.append(client._json("GET", f"/volumes/{quote(name, safe='')}"))
-        except APIError as exc:
-            if not exc.not_found:
-                raise
-            errors.append(_missing(name, exc))
-    _show_inspected(ctx, found, a.format, errors)
-    return 0
+    return inspect_each(ctx, lambda name: dict(client._json(
+        "GET", f"/volumes/{quote(name, safe='')}")), _missing)
 
 
 def rm(ctx: Context) -> int:
