@@ -192,7 +192,8 @@ def test_detached_and_conflicting_options() -> None:
 
 
 def test_helper_formats() -> None:
-    from longboat.cli.containers import _go_duration, _rename_root, get_timestamp, go_quote
+    from longboat.cli.container_files import _rename_root
+    from longboat.cli.containers import _go_duration, get_timestamp, go_quote
 
     assert go_quote('sh -c "x"\n\x01…') == '"sh -c \\"x\\"\\n\\x01…"'
     assert _go_duration("1h30m") == 5400.0 and _go_duration("1.5s") == 1.5

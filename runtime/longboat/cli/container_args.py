@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 H = "longboat.cli.containers:"
+FILES = "longboat.cli.container_files:"
 
 
 def _cmd(sub: Any, name: str, handler: str, help: str, aliases: tuple[str, ...] = (),
@@ -20,7 +21,7 @@ def _cmd(sub: Any, name: str, handler: str, help: str, aliases: tuple[str, ...] 
                                                      add_help=short_h)
     if not short_h:     # -h is --hostname there, as in docker
         parser.add_argument("--help", action="help", help="show this help message and exit")
-    parser.set_defaults(handler=H + handler)
+    parser.set_defaults(handler=handler if ":" in handler else H + handler)
     return parser
 
 
@@ -291,7 +292,7 @@ def add_container_commands(sub: Any, *, group: bool) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
     p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
 
-    p = _cmd(sub, "cp", "cp", "Copy files/folders between a container and the local "
+    p = _cmd(sub, "cp", FILES + "cp", "Copy files/folders between a container and the local "
                               "filesystem")
     p.add_argument("-a", "--archive", action="store_true",
                    help="archive mode (copy all uid/gid information)")
@@ -301,7 +302,7 @@ def add_container_commands(sub: Any, *, group: bool) -> None:
     p.add_argument("source", metavar="SRC_PATH")
     p.add_argument("destination", metavar="DEST_PATH")
 
-    p = _cmd(sub, "commit", "commit", "Create a new image from a container's changes")
+    p = _cmd(sub, "commit", FILES + "commit", "Create a new image from a container's changes")
     p.add_argument("-a", "--author", help='author (e.g., "John Hannibal Smith '
                                           '<hannibal@a-team.com>")')
     p.add_argument("-c", "--change", action="append", default=[],
@@ -313,11 +314,11 @@ def add_container_commands(sub: Any, *, group: bool) -> None:
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("repository", nargs="?", metavar="[REPOSITORY[:TAG]]")
 
-    p = _cmd(sub, "export", "export", "Export a container's filesystem as a tar archive")
+    p = _cmd(sub, "export", FILES + "export", "Export a container's filesystem as a tar archive")
     p.add_argument("-o", "--output", help="write to a file, instead of STDOUT")
     p.add_argument("container", metavar="CONTAINER")
 
-    p = _cmd(sub, "diff", "diff", "Inspect changes to files or directories on a "
+    p = _cmd(sub, "diff", FILES + "diff", "Inspect changes to files or directories on a "
                                   "container's filesystem")
     p.add_argument("container", metavar="CONTAINER")
 
