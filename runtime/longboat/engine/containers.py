@@ -313,13 +313,7 @@ class Containers:
             image_config = await asyncio.get_running_loop().run_in_executor(
                 None, self._prepare_bundle, container)
             self.engine.container_networks.start_dns(container)
-            log: dict[str, Any] = {"path": container.log_path}
-            options = (container.host_config.get("LogConfig") or {}).get("Config") or {}
-            if options.get("max-size"):
-                from longboat.engine.logs import parse_size
-
-                log["max_size"] = parse_size(options["max-size"])
-                log["max_file"] = int(options.get("max-file") or 1)
+            log = _log_request(container)
             if image_config is not None:
                 # the endpoints join the namespace file while the monitor creates the
                 # container (it needs only the file); both are done before it starts
@@ -350,15 +344,16 @@ class Containers:
         except BaseException as exc:
             if joining is not None and not joining.done():
                 await asyncio.wait([joining])        # never undo under a join
-            container.set_state(Running=False, Restarting=False, Pid=0,
-                                Error=str(getattr(exc, "message", exc)), ExitCode=128)
+            message = str(getattr(exc, "message", exc))
+            container.set_state(Running=False, Restarting=False, Pid=0, Error=message,
+                                ExitCode=start_exit_code(message, container.data["Path"]))
             try:
                 await monitor.call("delete", id=container.id, force=True)
             except Exception:
                 pass   # nothing was created
             self._unmount(container)
             await self._network_down(container)
-            _resolve(self.exit_waiters.pop(container.id, []), 128)
+            _resolve(self.exit_waiters.pop(container.id, []), container.state["ExitCode"])
             if container.host_config.get("AutoRemove"):
                 # --rm: a container that could not start goes too (its client waits on
                 # condition=removed), with its anonymous volumes, as Docker's --rm
@@ -501,16 +496,30 @@ class Containers:
         for container in list(self.by_id.values()):
             if not container.running:
                 continue
-            reply = await self.engine.monitor.call("state", id=container.id)
+            reply = await self.engine.monitor.call(
+                "state", id=container.id, runtime=container.host_config.get("Runtime"))
             process = reply.get("process")
+            state = reply.get("state") or {}
+            if process is None and state.get("status") in ("running", "paused"):
+                # a new monitor (the one that started it died): it takes the container
+                # over; Pid and the runtime's record agree, or it reports it gone
+                reply = await self.engine.monitor.call(
+                    "adopt", id=container.id, pid=container.state["Pid"],
+                    runtime=container.host_config.get("Runtime"),
+                    tty=bool(container.config.get("Tty")), log=_log_request(container))
+                process = reply.get("process")
+                state = reply.get("state") or {}
             if process and process.get("running"):
                 self.engine.container_networks.start_dns(container)   # live restore
                 self.engine.health.restore(container)
                 continue
-            # the monitor's record, or none (the host rebooted): exited, code unknown
+            # the monitor's record; none, but the runtime's record says stopped: it died
+            # while no monitor ran (137, as containerd reports a task whose shim was
+            # lost); neither (the host rebooted): 255, as Docker after a reboot
+            unknown = 137 if state.get("status") == "stopped" else 255
             await self.on_exit({"container": container.id, "key": container.id,
                                 "pid": container.state["Pid"],
-                                "exit_code": (process or {}).get("exit_code", 255),
+                                "exit_code": (process or {}).get("exit_code", unknown),
                                 "oom_killed": (process or {}).get("oom_killed", False),
                                 "finished_at": (process or {}).get("finished_at")})
 
@@ -604,6 +613,33 @@ def _host_cgroup_version() -> int:
     from longboat.cgroups import host_version
 
     return host_version()
+
+
+def _log_request(container: Container) -> dict[str, Any]:
+    """The json-file log the monitor writes for this container (path and rotation)."""
+    log: dict[str, Any] = {"path": container.log_path}
+    options = (container.host_config.get("LogConfig") or {}).get("Config") or {}
+    if options.get("max-size"):
+        from longboat.engine.logs import parse_size
+
+        log["max_size"] = parse_size(options["max-size"])
+        log["max_file"] = int(options.get("max-file") or 1)
+    return log
+
+
+def start_exit_code(message: str, command: str) -> int:
+    """moby's exit code for a start that failed (translateContainerdStartErr): 127 when
+    the command was not found, 126 when it could not be run, else 128."""
+    text = message.lower()
+    code = 128
+    if command.lower() in text and any(s in text for s in (
+            "executable file not found", "no such file or directory")):
+        code = 127
+    if "permission denied" in text:
+        code = 126
+    if "not a directory" in text:
+        code = 127
+    return code
 
 
 def _resolve(futures: list[asyncio.Future[int]], code: int) -> None:

@@ -32,7 +32,7 @@ class Engine:
         self.events = Events()
         from longboat.engine.execs import Execs
 
-        self.execs = Execs()
+        self.execs = Execs(self.monitor)
         from longboat.engine.health import HealthChecks
 
         self.health = HealthChecks(self)
@@ -79,7 +79,18 @@ class Engine:
         await asyncio.get_running_loop().run_in_executor(None, self.monitor.ensure_running)
         _, reader, writer = await self.monitor.stream("events")
         await self.containers.restore()
+        await self._restore_execs()
         return reader, writer
+
+    async def _restore_execs(self) -> None:
+        """After a reconnection: execs that ran under a monitor that died are gone from
+        the new one (their stdio and exit status died with it): exited, code 137."""
+        for record in [r for r in self.execs.by_id.values() if r.running]:
+            reply = await self.monitor.call("state", id=record.id)
+            process = reply.get("process") or {}
+            if not process.get("running"):
+                self._exec_exited({"key": record.id,
+                                   "exit_code": process.get("exit_code", 137)})
 
     async def _follow_exits(self, stream: tuple[Any, Any]) -> None:
         import asyncio

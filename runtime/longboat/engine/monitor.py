@@ -28,7 +28,7 @@ from longboat.engine.logs import LogWriter, frame
 from longboat.engine.runtimes import Runtimes
 from longboat.errors import LongboatError
 from longboat.linux import libc
-from longboat.linux.proc import exit_code
+from longboat.linux.proc import exit_code, is_alive
 from longboat.oci.container import Stdio
 
 TYPE_CHECKING = False
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 READ = selectors.EVENT_READ
 ATTACH_TIMEOUT = 10.0
+ADOPTED_POLL = 1.0     # seconds: how often an adopted container's state is looked at
 
 
 class Process:
@@ -58,6 +59,7 @@ class Process:
         self.exit_code: int | None = None
         self.finished_at = 0.0
         self.oom_killed = False
+        self.pidfd: int | None = None             # adopted: not our child, watched by pidfd
 
     def info(self) -> dict[str, Any]:
         return {"key": self.key, "container": self.container, "pid": self.pid,
@@ -98,13 +100,19 @@ class Monitor:
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> None:
         while True:
-            for key, _ in self.selector.select():
+            adopted = [p for p in self.processes.values() if p.pidfd is not None]
+            for key, _ in self.selector.select(ADOPTED_POLL if adopted else None):
                 try:
                     self._event(key)
                 except Exception:   # one failing stream must not stop the supervision
                     import traceback
 
                     traceback.print_exc(file=sys.stderr)
+            for proc in adopted:
+                # the init of a PID namespace that exited lingers (and its pidfd stays
+                # quiet) until its processes are reaped, which is now up to another reaper
+                if proc.pidfd is not None and not is_alive(proc.pid):
+                    self._adopted_exit(proc)
 
     def _event(self, key: selectors.SelectorKey) -> None:
         kind, data = key.data
@@ -121,6 +129,8 @@ class Monitor:
             self._input(key.fileobj, data)  # type: ignore[arg-type]
         elif kind == "stdin-ready":
             self._flush_stdin(data)
+        elif kind == "adopted-exit":
+            self._adopted_exit(data)
         elif kind == "wake":
             try:
                 key.fileobj.recv(4096)  # type: ignore[union-attr]
@@ -184,6 +194,8 @@ class Monitor:
             return {"ok": True}, lambda: os._exit(0)
         if op == "create":
             return self._create(request), None
+        if op == "adopt":
+            return self._adopt(request), None
         if op == "start":
             warnings = self._runtime(request["id"]).start(request["id"])
             return {"ok": True, "warnings": warnings}, None
@@ -209,6 +221,7 @@ class Monitor:
                                                            force=bool(request.get("force")))
             for key in [k for k, p in self.processes.items() if p.container == request["id"]]:
                 self._forget(key)
+            self._unlink_fifos(request["id"])
             self.runtime_of.pop(request["id"], None)
             return {"ok": True, "warnings": warnings}, None
         if op in ("pause", "resume"):
@@ -220,7 +233,9 @@ class Monitor:
         if op == "state":
             key = request["id"]
             proc = self.processes.get(key)
-            runtime = self._runtime(key)
+            # a new monitor does not know which runtime an earlier one used: the caller says
+            runtime = self._runtime(key) if key in self.runtime_of else \
+                self.runtimes.get(request.get("runtime"))
             state = runtime.state(key) if runtime.exists(key) else None
             return {"ok": True, "state": state, "process": proc.info() if proc else
                     self._recorded(key)}, None
@@ -259,9 +274,12 @@ class Monitor:
 
             raise NotFound(f"no supervised process {key!r}") from None
 
-    def _pipes(self, want_stdin: bool, tty: bool) -> tuple[Stdio, list[int], dict[int, int],
-                                                             int | None]:
-        """(child's stdio, fds to close after the fork, our read ends, our stdin end)."""
+    def _pipes(self, want_stdin: bool, tty: bool, fifos: str | None = None
+               ) -> tuple[Stdio, list[int], dict[int, int], int | None]:
+        """(child's stdio, fds to close after the fork, our read ends, our stdin end).
+        With ``fifos`` (a container id), stdout and stderr are named FIFOs in the state
+        directory rather than anonymous pipes, so that a new monitor can reopen them if
+        this one dies (see _fifo)."""
         if tty:
             return (None, None, None), [], {}, None
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -271,10 +289,43 @@ class Monitor:
         if want_stdin:
             stdin_r, stdin_w = os.pipe()
             close.append(stdin_r)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        if fifos is not None:
+            out_r, out_w = self._fifo(fifos, "stdout")
+            err_r, err_w = self._fifo(fifos, "stderr")
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
         close += [out_w, err_w]
         return (stdin_r, out_w, err_w), close, {out_r: 1, err_r: 2}, stdin_w
+
+    def _fifo_path(self, container: str, stream: str) -> str:
+        return os.path.join(self.state_dir, f"{container}.{stream}")
+
+    def _fifo(self, container: str, stream: str) -> tuple[int, int]:
+        """(our read end, the container's end) of a named FIFO. The container's end is
+        opened read-write: the FIFO then always has a reader, so a container never gets
+        EPIPE/SIGPIPE while no monitor runs (its writes block once the 64 KiB buffer is
+        full, until a new monitor reopens the FIFO by its name and drains it)."""
+        path = self._fifo_path(container, stream)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.mkfifo(path, 0o600)
+        read = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            write = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except BaseException:
+            os.close(read)
+            raise
+        return read, write
+
+    def _unlink_fifos(self, container: str) -> None:
+        for stream in ("stdout", "stderr"):
+            try:
+                os.unlink(self._fifo_path(container, stream))
+            except FileNotFoundError:
+                pass
 
     def _create(self, request: dict[str, Any]) -> dict[str, Any]:
         cid = request["id"]
@@ -282,7 +333,7 @@ class Monitor:
         log = request.get("log")
         writer = LogWriter(log["path"], max_size=log.get("max_size"),
                            max_file=int(log.get("max_file") or 1)) if log else None
-        stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty)
+        stdio, close, outputs, stdin_w = self._pipes(bool(request.get("stdin")), tty, cid)
         try:
             runtime = self.runtimes.get(request.get("runtime"))
             created = runtime.create(cid, request["bundle"], stdio=stdio)
@@ -292,6 +343,7 @@ class Monitor:
                 os.close(fd)
             if writer is not None:
                 writer.close()
+            self._unlink_fifos(cid)
             raise
         for fd in close:
             os.close(fd)
@@ -306,6 +358,55 @@ class Monitor:
             self.selector.register(fd, READ, ("output", proc))
         self._track(proc)
         return {"ok": True, "pid": created.pid, "warnings": created.warnings}
+
+    def _adopt(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Take over a container an earlier monitor started and that still runs (that
+        monitor died): it is no longer our child, so a pidfd tells us when it exits; its
+        output FIFOs are reopened by name and its json-file log is appended to. Nothing
+        is done to the container itself. A TTY's master and an open stdin died with the
+        earlier monitor."""
+        cid = request["id"]
+        known = self.processes.get(cid)
+        if known is not None:
+            return {"ok": True, "process": known.info()}
+        pid = int(request["pid"])
+        runtime_name = request.get("runtime") or "longboat"
+        runtime = self.runtimes.get(runtime_name)
+        state = runtime.state(cid) if runtime.exists(cid) else None
+        if state is None or state.get("status") not in ("running", "paused") or \
+                int(state.get("pid") or 0) != pid:
+            return {"ok": True, "process": self._recorded(cid), "state": state}
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return {"ok": True, "process": None, "state": None}
+        self.runtime_of[cid] = runtime_name
+        proc = Process(cid, cid, pid, bool(request.get("tty")))
+        proc.pidfd = pidfd
+        log = request.get("log")
+        proc.log = LogWriter(log["path"], max_size=log.get("max_size"),
+                             max_file=int(log.get("max_file") or 1)) if log else None
+        for stream, name in ((1, "stdout"), (2, "stderr")):
+            try:
+                fd = os.open(self._fifo_path(cid, name),
+                             os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue    # a TTY, or a container from before FIFOs
+            proc.outputs[fd] = stream
+            self.selector.register(fd, READ, ("output", proc))
+        self.processes[cid] = proc
+        self.selector.register(pidfd, READ, ("adopted-exit", proc))
+        return {"ok": True, "process": proc.info()}
+
+    def _adopted_exit(self, proc: Process) -> None:
+        """An adopted container exited. Its status went to another reaper: 137, as
+        containerd reports a task whose shim was lost (unless the runtime can tell)."""
+        if proc.pidfd is not None:
+            self.selector.unregister(proc.pidfd)
+            os.close(proc.pidfd)
+            proc.pidfd = None
+        if self.processes.get(proc.key) is proc:
+            self._exited(proc, 137)
 
     def _exec(self, request: dict[str, Any]) -> dict[str, Any]:
         tty = bool(request["process"].get("terminal"))
@@ -351,6 +452,12 @@ class Monitor:
             proc.stdin = None
         if proc.log is not None:
             proc.log.close()
+        if proc.pidfd is not None:
+            self.selector.unregister(proc.pidfd)
+            os.close(proc.pidfd)
+            proc.pidfd = None
+        if proc.key == proc.container:
+            self._unlink_fifos(proc.key)
         self.by_pid.pop(proc.pid, None)
         for conn in proc.attached:
             self._drop(conn)
@@ -496,19 +603,22 @@ class Monitor:
             proc = self.by_pid.pop(pid, None)
             if proc is None:
                 continue     # a process inside a container reparented to us
-            proc.exit_code = exit_code(status)
-            proc.finished_at = time.time()
-            if proc.key == proc.container:
-                proc.oom_killed = self._oom_killed(proc.container)
-            self._record(proc)
-            if not proc.outputs:
-                self._finish_streams(proc)
-            event = json.dumps({"event": "exit", **proc.info()}).encode() + b"\n"
-            for conn in list(self.subscribers):
-                try:
-                    conn.sendall(event)
-                except OSError:
-                    self._drop(conn)
+            self._exited(proc, exit_code(status))
+
+    def _exited(self, proc: Process, code: int) -> None:
+        proc.exit_code = code
+        proc.finished_at = time.time()
+        if proc.key == proc.container:
+            proc.oom_killed = self._oom_killed(proc.container)
+        self._record(proc)
+        if not proc.outputs:
+            self._finish_streams(proc)
+        event = json.dumps({"event": "exit", **proc.info()}).encode() + b"\n"
+        for conn in list(self.subscribers):
+            try:
+                conn.sendall(event)
+            except OSError:
+                self._drop(conn)
 
     def _oom_killed(self, container: str) -> bool:
         try:
