@@ -182,3 +182,25 @@ def _answers(engine: Longboatd) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+def test_runc_and_paused_containers_are_adopted(engine: Longboatd) -> None:
+    engine.docker("run", "-d", "--runtime", "runc", "--name", "lbm-runc", "bb:1", "sh", "-c",
+                  TALKER)
+    engine.docker("run", "-d", "--name", "lbm-paused", "bb:1", "sh", "-c", TALKER)
+    engine.docker("pause", "lbm-paused")
+    until(lambda: ticks(engine, "lbm-runc") >= 3)
+    pids = [int(state(engine, n)["State"]["Pid"])  # type: ignore[index]
+            for n in ("lbm-runc", "lbm-paused")]
+    old = kill_monitor(engine)
+    until(lambda: _answers(engine) and monitor_pid(engine) != old, timeout=10)
+    seen = ticks(engine, "lbm-runc")
+    until(lambda: ticks(engine, "lbm-runc") >= seen + 5)
+    assert status(engine, "lbm-paused") == "paused"
+    engine.docker("unpause", "lbm-paused")
+    seen = ticks(engine, "lbm-paused")
+    until(lambda: ticks(engine, "lbm-paused") >= seen + 5)
+    assert all(_alive(pid) for pid in pids)
+    engine.docker("rm", "-f", "lbm-runc", "lbm-paused")
+    assert not any(_alive(pid) for pid in pids)
+    assert list((engine.exec_root / "monitor").iterdir()) == []
