@@ -3,6 +3,8 @@ OCI process each one runs, built from the container's own process settings."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from longboat.engine.containers import Container
+    from longboat.engine.monitor_client import MonitorClient
 
 
 class Exec:
@@ -24,6 +27,10 @@ class Exec:
         self.running = False
         self.exit_code: int | None = None
         self.pid = 0
+        # started by ``docker exec``: the monitor's record of it goes once its exit code
+        # is ours and its output has reached its client (health probes drop their own)
+        self.release = False
+        self.streaming = False
 
     def inspect(self) -> dict[str, Any]:
         cmd = list(self.config.get("Cmd") or [])
@@ -73,8 +80,17 @@ def _merge_env(base: list[str], extra: list[str]) -> list[str]:
 
 
 class Execs:
-    def __init__(self) -> None:
+    def __init__(self, monitor: MonitorClient | None = None) -> None:
         self.by_id: dict[str, Exec] = {}
+        self.monitor = monitor
+        self._forgetting: set[asyncio.Task[None]] = set()
+
+    def ids_of(self, container_id: str) -> list[str] | None:
+        """Docker's ``ExecIDs``: the container's execs not yet exited (created or
+        running), None when there are none."""
+        ids = [e.id for e in self.by_id.values()
+               if e.container.id == container_id and e.exit_code is None]
+        return ids or None
 
     def create(self, container: Container, config: dict[str, Any]) -> Exec:
         if not isinstance(config, dict):
@@ -102,3 +118,30 @@ class Execs:
         if record is not None:
             record.running = False
             record.exit_code = code
+            self._release(record)
+
+    def stream_ended(self, record: Exec) -> None:
+        """Its attached client has all of its output."""
+        record.streaming = False
+        self._release(record)
+
+    def _release(self, record: Exec) -> None:
+        """Once the exit code is ours (inspect answers from this record) and no client
+        still reads its output, the monitor forgets the exec: its record and exit file
+        do not pile up until the container goes."""
+        if not record.release or record.exit_code is None or record.streaming or \
+                self.monitor is None:
+            return
+        record.release = False
+        monitor = self.monitor
+
+        async def forget() -> None:
+            with contextlib.suppress(Exception):
+                await monitor.call("forget", id=record.id)
+
+        try:
+            task = asyncio.get_running_loop().create_task(forget())
+        except RuntimeError:
+            return      # no loop (tests of the table alone)
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
