@@ -4,6 +4,7 @@ pause, unpause, rename, resize, logs, attach, prune; and ``/events``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from longboat.api.http import Request, Response
@@ -13,7 +14,7 @@ from longboat.errors import InvalidArgument, LongboatError, NotModified
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from typing import Any
 
     from longboat.engine.engine import Engine
@@ -27,6 +28,45 @@ def _filters(request: Request) -> dict[str, list[str]]:
         raise InvalidArgument("filters must be a JSON object")
     return {k: list(v) if isinstance(v, list) else [x for x, on in v.items() if on]
             for k, v in raw.items()}
+
+
+def prune_filter(filters: dict[str, list[str]]) -> Callable[[dict[str, Any]], bool]:
+    """moby's container prune filters: ``until`` (one timestamp or Go duration: created
+    at or before it), ``label`` (every one matches) and ``label!`` (pruned unless every
+    one matches, moby's MatchKVList); others are refused."""
+    for key in filters:
+        if key not in ("until", "label", "label!"):
+            raise InvalidArgument(f"Invalid filter '{key}'")
+    until: float | None = None
+    if filters.get("until"):
+        if len(filters["until"]) > 1:
+            raise InvalidArgument("more than one until filter specified")
+        from longboat.engine.logs import parse_time
+
+        try:
+            until = parse_time(filters["until"][0])
+        except InvalidArgument:
+            raise InvalidArgument("failed to parse value as time or duration: "
+                                  f"{json.dumps(filters['until'][0])}") from None
+
+    def match_all(labels: dict[str, str], wanted: list[str]) -> bool:
+        for item in wanted:
+            key, eq, value = item.partition("=")
+            if key not in labels or (eq and labels[key] != value):
+                return False
+        return True
+
+    def keep(data: dict[str, Any]) -> bool:
+        from longboat.engine.logs import parse_time
+
+        if until is not None and parse_time(str(data.get("Created"))) > until:
+            return False
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        if not match_all(labels, filters.get("label") or []):
+            return False
+        return not (filters.get("label!") and match_all(labels, filters["label!"]))
+
+    return keep
 
 
 def register(router: Router, engine: Engine) -> None:
@@ -68,13 +108,30 @@ def register(router: Router, engine: Engine) -> None:
         return Response.json(rows[:limit] if limit > 0 else rows)
 
     async def inspect(request: Request) -> Response:
-        return Response.json(containers.get(request.params["id"]).inspect())
+        container = containers.get(request.params["id"])
+        return Response.json(dict(container.inspect(),
+                                  ExecIDs=engine.execs.ids_of(container.id)))
+
+    # wait responses on their way: (its condition, set once its answer is written)
+    answering: dict[str, list[tuple[str, asyncio.Event]]] = {}
 
     async def start(request: Request) -> Response:
+        container = containers.get(request.params["id"])
+        cid, auto_remove = container.id, bool(container.host_config.get("AutoRemove"))
         try:
-            await containers.start(request.params["id"])
+            await containers.start(cid)
         except NotModified:
             return Response(304)
+        except BaseException:
+            # a container that could not start has answered its waits (with --rm, once
+            # removed): those answers go out before the start's error, as dockerd's
+            # do (the docker CLI stops reading its wait when it sees that error)
+            written = [event.wait() for condition, event in answering.get(cid, [])
+                       if condition != "removed" or auto_remove]
+            if written:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*written), 2)
+            raise
         engine.events.publish("container", "start", containers.get(request.params["id"]), {})
         return Response(204)
 
@@ -103,15 +160,36 @@ def register(router: Router, engine: Engine) -> None:
 
     async def wait(request: Request) -> Response:
         container = containers.get(request.params["id"])
-        waiting = asyncio.ensure_future(
-            containers.wait(container.id, request.arg("condition") or "not-running"))
+        condition = request.arg("condition") or "not-running"
+        waiting = asyncio.ensure_future(containers.wait(container.id, condition))
+        written = asyncio.Event()
+        pending = answering.setdefault(container.id, [])
+        pending.append((condition, written))
+
+        def forget() -> None:
+            written.set()
+            if (condition, written) in pending:
+                pending.remove((condition, written))
+            if not pending and answering.get(container.id) is pending:
+                del answering[container.id]
+
+        # (a client gone before its body started never runs the body's cleanup)
+        waiting.add_done_callback(
+            lambda _: asyncio.get_running_loop().call_later(5, forget))
 
         async def body() -> AsyncIterator[bytes]:
-            yield b""   # the headers go out now; the CLI starts the container after them
-            code = await waiting
-            error = container.state.get("Error") or None
-            yield json.dumps({"StatusCode": code,
-                              "Error": {"Message": error} if error else None}).encode()
+            try:
+                yield b""   # the headers go out now; the CLI starts the container next
+                code = await waiting
+                # dockerd: no Error once the container is gone (a --rm container that
+                # could not start: docker run prints the start error alone)
+                error = None if condition == "removed" else \
+                    container.state.get("Error") or None
+                yield json.dumps({"StatusCode": code,
+                                  "Error": {"Message": error} if error else None}).encode()
+            finally:
+                waiting.cancel()
+                forget()
 
         return Response(200, headers={"Content-Type": "application/json"}, stream=body())
 
@@ -163,9 +241,10 @@ def register(router: Router, engine: Engine) -> None:
         return Response(200)
 
     async def prune(request: Request) -> Response:
+        keep = prune_filter(_filters(request))
         deleted = []
         for c in list(containers.by_id.values()):
-            if not c.running:
+            if not c.running and keep(c.data):
                 await containers.remove(c.id)
                 deleted.append(c.id)
         return Response.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
@@ -259,9 +338,11 @@ def register(router: Router, engine: Engine) -> None:
         engine.events.publish("container", "exec_start: " + " ".join(record.config["Cmd"]),
                               record.container, {"execID": record.id})
         config = record.config
+        record.release = True
         if body.get("Detach"):
             reply = await engine.monitor.call("exec", stdin=False, **fields)
-            record.running, record.pid = True, int(reply["pid"])
+            # (its exit may have been handled already, while the reply was on its way)
+            record.running, record.pid = record.exit_code is None, int(reply["pid"])
             return Response(200)
         upgrade = request.headers.get("upgrade", "").lower() == "tcp"
         headers = {"Content-Type": RAW_STREAM}
@@ -273,6 +354,7 @@ def register(router: Router, engine: Engine) -> None:
             attachment = Attachment(reader, writer, bool(config.get("AttachStdin")),
                                     bool(config.get("AttachStdout", True)),
                                     bool(config.get("AttachStderr", True)))
+            record.streaming = True
             try:
                 reply = await engine.attachments.relay(attachment, "exec", attach=True,
                                                        **fields)
@@ -284,9 +366,13 @@ def register(router: Router, engine: Engine) -> None:
                 writer.write(text if process["terminal"] else frame(2, text))
                 writer.close()
                 engine.execs.exited(record.id, 126)
+                engine.execs.stream_ended(record)
                 return
-            record.running, record.pid = True, int(str(reply["pid"]))
-            await attachment.done.wait()
+            record.running, record.pid = record.exit_code is None, int(str(reply["pid"]))
+            try:
+                await attachment.done.wait()
+            finally:
+                engine.execs.stream_ended(record)
 
         return Response(101 if upgrade else 200, headers=headers, hijack=joined)
 

@@ -5,8 +5,8 @@ its writable layer turned into the step's layer.
 The runtime creates empty mount points in the container's writable layer (``/etc/hosts``,
 ``/etc/resolv.conf``, ``/dev``...); Docker keeps those in an "init" layer that never
 reaches an image. :func:`prune_mount_points` removes them (and directories copied up
-only to hold them) before the layer is made, so a RUN's layer holds what the command
-did and nothing else."""
+or made only to hold them: ``engine/init_layer.py``) before the layer is made, so a
+RUN's layer holds what the command did and nothing else."""
 
 from __future__ import annotations
 
@@ -101,103 +101,39 @@ async def _relay(reader: asyncio.StreamReader, output: Callable[[str], None]) ->
 
 def prune_mount_points(upper: str, lowers: list[str], mount_points: set[str]) -> None:
     """Remove from ``upper`` the empty mount points the runtime made, and then the
-    directories that only held them (copied up, unchanged otherwise).
+    directories that only held them: :func:`longboat.engine.init_layer.leftovers`, the
+    one account of them (``docker commit`` leaves the same paths out of its layer).
 
-    The upper directory is what the build container left: hostile. Every directory is
-    opened beneath it with no symlink anywhere on the way (``RESOLVE_BENEATH |
-    RESOLVE_NO_SYMLINKS``) and the last component is never followed: a command that
-    replaced a directory above a mount point with a link to ``/`` made this remove the
-    host's files."""
+    The upper directory is what the build container left: hostile. Each path is removed
+    from its directory opened beneath the upper directory with no symlink on the way
+    (``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS``), never following the last component."""
+    from longboat.engine.init_layer import leftovers
     from longboat.image.layer_paths import REAL_DIRS_ONLY, rmtree
     from longboat.image.layer_paths import openat2 as beneath
-    from longboat.linux import fs
 
-    def lower_stat(path: str) -> os.stat_result | None:
-        for lower in lowers:
-            try:
-                root = fs.open_root(lower)
-            except OSError:
-                continue
-            try:
-                fd = fs.open_nofollow_in_root(root, path)
-            except (OSError, ValueError):
-                continue
-            finally:
-                os.close(root)
-            try:
-                return os.fstat(fd)
-            finally:
-                os.close(fd)
-        return None
-
-    def parent_of(path: str) -> tuple[int, str] | None:
-        """A descriptor of ``path``'s directory, opened beneath the upper directory with
-        no symlink on the way, and ``path``'s last name; None when there is none."""
-        parent, _, name = path.rpartition("/")
-        try:
-            fd = beneath(top, parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
-                         REAL_DIRS_ONLY) if parent else os.dup(top)
-        except OSError:
-            return None
-        return fd, name
-
+    paths = leftovers(upper, lowers, mount_points)
     top = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        parents: set[str] = set()
-        for point in sorted(mount_points, key=len, reverse=True):
-            path = point.strip("/")
-            if not path or lower_stat(path) is not None:
+        for path in sorted(paths):
+            parent, _, name = path.rpartition("/")
+            above = parent
+            while above and above not in paths:
+                above = posixpath.dirname(above)
+            if above:
+                continue     # goes with a directory above it
+            try:
+                pfd = beneath(top, parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                              REAL_DIRS_ONLY) if parent else os.dup(top)
+            except OSError:
                 continue
-            found = parent_of(path)
-            if found is None:
-                continue
-            pfd, name = found
             try:
                 st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     rmtree(pfd, name)
-                elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-                    os.unlink(name, dir_fd=pfd)
                 else:
-                    continue
+                    os.unlink(name, dir_fd=pfd)
             except FileNotFoundError:
-                continue
-            finally:
-                os.close(pfd)
-            parent = posixpath.dirname(path)
-            while parent:
-                parents.add(parent)
-                parent = posixpath.dirname(parent)
-        for parent in sorted(parents, key=len, reverse=True):
-            found = parent_of(parent)
-            if found is None:
-                continue
-            pfd, name = found
-            try:
-                try:
-                    st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
-                    if not stat.S_ISDIR(st.st_mode):
-                        continue
-                    dfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, dir_fd=pfd)
-                except OSError:
-                    continue
-                try:
-                    if os.listdir(dfd):
-                        continue
-                    try:
-                        opaque = os.getxattr(dfd, "trusted.overlay.opaque")
-                    except OSError:
-                        opaque = b""
-                finally:
-                    os.close(dfd)
-                below = lower_stat(parent)
-                if below is None or (below.st_mode, below.st_uid, below.st_gid) != \
-                        (st.st_mode, st.st_uid, st.st_gid):
-                    continue    # made or changed by the command: it stays
-                if opaque == b"y":
-                    continue
-                os.rmdir(name, dir_fd=pfd)
+                pass
             finally:
                 os.close(pfd)
     finally:

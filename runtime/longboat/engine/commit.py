@@ -1,13 +1,14 @@
 """``docker commit``: a container's writable layer becomes a new image.
 
 The upper directory becomes a gzip layer (``make_layer``) written straight into the
-content store; the new image's config is Docker's: the container's configuration merged
-over its image's (as ``docker create`` merges them), then the ``changes`` (Dockerfile
-instructions: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL,
-ONBUILD, SHELL, HEALTHCHECK) applied, a history entry appended and the layer's diff ID
-added to ``rootfs.diff_ids`` (unless the layer is empty: then the history entry says
-``empty_layer``). Pausing the container meanwhile is the caller's business (it needs
-the monitor, which is async).
+content store, less the mount points the runtime made there (``init_layer``: Docker
+keeps those in its init layer); the new image's config is Docker's: the container's
+configuration merged over its image's (as ``docker create`` merges them), then the
+``changes`` (Dockerfile instructions: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER,
+WORKDIR, VOLUME, STOPSIGNAL, ONBUILD, SHELL, HEALTHCHECK) applied, a history entry
+appended and the layer's diff ID added to ``rootfs.diff_ids`` (unless the layer is
+empty: then the history entry says ``empty_layer``). Pausing the container meanwhile
+is the caller's business (it needs the monitor, which is async).
 """
 
 from __future__ import annotations
@@ -366,6 +367,7 @@ def commit(engine: Engine, container: Container, *, repo: str | None = None,
            changes: list[str] | None = None, config: dict[str, Any] | None = None
            ) -> Image:
     """The container's upper directory as a new image (blocking: run it in a thread)."""
+    from longboat.engine import init_layer
     from longboat.image.layer import make_layer
     from longboat.image.store import OCI_LAYER_GZIP
 
@@ -378,8 +380,11 @@ def commit(engine: Engine, container: Container, *, repo: str | None = None,
                                      changes or []), container_config)
 
     upper = engine.snapshots.upper_path(container.id)
+    # the runtime's mount points stay out (Docker keeps them in its init layer)
+    runtime_made = init_layer.of_container(engine, container)
     with store.content.writer() as blob:
-        result = make_layer(upper, _as_binary(blob), compression="gzip")
+        result = make_layer(upper, _as_binary(blob), compression="gzip",
+                            exclude=runtime_made)
         digest = blob.commit()
     created = _now()
     history: dict[str, Any] = {"created": created,

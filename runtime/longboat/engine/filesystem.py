@@ -756,5 +756,7 @@ def container_changes(engine: Engine, container: Container) -> list[dict[str, An
     mount = snapshots.mounts(container.id)
     upper = snapshots.upper_path(container.id)
     lowers = [os.path.join(mount.root, lower) for lower in mount.lowerdirs]
-    return changes(upper, lowers, runtime_mount_points(container))
+    from longboat.engine import init_layer
+
+    return changes(upper, lowers, init_layer.mount_points(container))
 

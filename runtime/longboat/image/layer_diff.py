@@ -29,6 +29,7 @@ import hashlib
 import os
 import stat
 import zlib
+from collections.abc import Collection
 from typing import BinaryIO, Final, Literal
 
 from longboat.errors import InvalidArgument, SystemFault
@@ -146,9 +147,11 @@ def _header(name: bytes, kind: bytes, *, mode: int = 0, uid: int = 0, gid: int =
 
 
 class _Walker:
-    def __init__(self, upper: str, output: _Output) -> None:
+    def __init__(self, upper: str, output: _Output, exclude: frozenset[bytes] = frozenset()
+                 ) -> None:
         self.upper = upper
         self.out = output
+        self.exclude = exclude
         self.links: dict[tuple[int, int], bytes] = {}
         self.entries = 0
 
@@ -201,6 +204,8 @@ class _Walker:
                     stack.pop()
                     continue
                 stack[-1] = (prefix, names, index + 1)
+                if self.exclude and prefix + names[index] in self.exclude:
+                    continue
                 if current[0] != prefix:
                     os.close(current[1])
                     current = (prefix, -1)  # closed: not to be closed again on an error
@@ -335,8 +340,9 @@ class _Walker:
 
 
 def make_layer(upper: str, out: BinaryIO, *, compression: OutputCompression = "none",
-               gzip_level: int = 6) -> LayerResult:
-    """Write the layer tar of the overlayfs upper directory ``upper`` to ``out``.
+               gzip_level: int = 6, exclude: Collection[str] = ()) -> LayerResult:
+    """Write the layer tar of the overlayfs upper directory ``upper`` to ``out``;
+    ``exclude``: paths relative to it left out, with all that is below them.
 
     Returns the diff ID (sha256 of the tar), the digest and size of what was written
     (the gzip stream when ``compression`` is "gzip") and the number of entries.
@@ -349,7 +355,7 @@ def make_layer(upper: str, out: BinaryIO, *, compression: OutputCompression = "n
     except OSError as exc:
         raise SystemFault(f"cannot open upper directory {upper!r}: {exc.strerror}") from exc
     output = _Output(out, compression, gzip_level)
-    walker = _Walker(upper, output)
+    walker = _Walker(upper, output, frozenset(os.fsencode(p.strip("/")) for p in exclude))
     try:
         walker.walk(root_fd)
     except OSError as exc:
