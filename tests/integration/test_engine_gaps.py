@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.cli import CLI
 from tests.support.dockerd import Dockerd, install_docker
 from tests.support.engine import Longboatd, busybox_engine
 
@@ -93,7 +94,10 @@ def _both(engine: Longboatd, dockerd: Dockerd | None, *args: str
 # -- 1. container prune --filter -----------------------------------------------------
 
 def test_container_prune_filters(engine: Longboatd, dockerd: Dockerd | None) -> None:
-    for _, run in _runners(engine, dockerd):
+    """The same prunes through the docker CLI on us, on dockerd, and our CLI."""
+    ours = CLI(engine)
+    longboat: Runner = functools.partial(ours, check=False)
+    for _, run in [*_runners(engine, dockerd), ("longboat", longboat)]:
         try:
             for name, labels in (("lbg-p1", ["a=1"]), ("lbg-p2", ["a=2", "b"]),
                                  ("lbg-p3", [])):
