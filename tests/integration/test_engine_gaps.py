@@ -6,6 +6,7 @@ default bridge, and ``docker run --rm`` of a command that cannot start."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -238,8 +239,13 @@ def test_finished_execs_leave_the_monitor_and_exec_ids(engine: Longboatd) -> Non
         listed = _monitor_processes(engine)
         assert not {attached, detached, big} & listed
         assert cid in listed
+        # the container removed, its execs go with it (Docker: No such exec instance)
+        api.remove_container(cid, force=True)
+        with pytest.raises(docker.errors.NotFound, match="No such exec instance"):
+            api.exec_inspect(attached)
     finally:
-        api.remove_container("lbg-exec", force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_container("lbg-exec", force=True)
         api.close()
 
 

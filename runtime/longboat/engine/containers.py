@@ -602,6 +602,7 @@ class Containers:
         if container.id in self.engine.snapshots.keys():  # noqa: SIM118 (a method)
             self.engine.snapshots.remove(container.id)
         self.by_id.pop(container.id, None)
+        self.engine.execs.drop_container(container.id)   # its execs: 404 from now on
         shutil.rmtree(container.dir, ignore_errors=True)
         code = int(container.state["ExitCode"])
         _resolve(self.exit_waiters.pop(container.id, []), code)

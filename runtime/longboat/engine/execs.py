@@ -120,6 +120,13 @@ class Execs:
             record.exit_code = code
             self._release(record)
 
+    def drop_container(self, container_id: str) -> None:
+        """A removed container's execs go (inspect: "No such exec instance", as
+        Docker's)."""
+        for exec_id in [e.id for e in self.by_id.values()
+                        if e.container.id == container_id]:
+            del self.by_id[exec_id]
+
     def stream_ended(self, record: Exec) -> None:
         """Its attached client has all of its output."""
         record.streaming = False
