@@ -16,6 +16,7 @@ A body that is not a tar at all is taken as the Dockerfile alone.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import stat
@@ -134,10 +135,13 @@ class BuildContext:
 
     def __init__(self, tmpdir: str, size_hint: int | None = None, *,
                  head: bytes = b"") -> None:
+        # named after its engine: the next start of an engine killed mid-build finds
+        # its own (build/leftovers.py), never another engine's in the shared SHM
+        name = f"longboat-build-{owner_tag(tmpdir)}-{uuid.uuid4().hex[:16]}"
         if size_hint is not None and size_hint <= MEMORY_CONTEXT and \
                 not _compressed(head) and _shm_usable():
             tmpdir = SHM     # a small context lives in memory: no disk writes to wait on
-        self.dir = os.path.join(tmpdir, "longboat-build-" + uuid.uuid4().hex[:16])
+        self.dir = os.path.join(tmpdir, name)
         os.mkdir(self.dir, 0o700)
         self.root = os.path.join(self.dir, "context")
         os.mkdir(self.root, 0o755)
@@ -199,6 +203,14 @@ class BuildContext:
         # what a client should not have sent goes: walk and remove the excluded
         remove_excluded(self.root, self.ignore)
 
+    def note_container(self, container_id: str) -> None:
+        """Journal a RUN container of this build (removed at the next engine start
+        should the engine die before the build ends)."""
+        journal = os.path.join(self.dir, "containers")
+        os.makedirs(journal, 0o700, exist_ok=True)
+        os.close(os.open(os.path.join(journal, container_id),
+                         os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
     def close(self) -> None:
         # a mount left by a step that failed to unmount is detached first: removing
         # through it would delete a snapshot's files
@@ -211,6 +223,11 @@ class BuildContext:
                 log.warning("build: detaching %s: %s", point, exc)
                 return      # never remove through a mount
         remove_tree(self.dir)
+
+
+def owner_tag(tmpdir: str) -> str:
+    """The tag of an engine's build directories: a hash of its ``DATA_ROOT/tmp``."""
+    return hashlib.sha256(os.path.abspath(tmpdir).encode()).hexdigest()[:8]
 
 
 def remove_tree(path: str) -> None:

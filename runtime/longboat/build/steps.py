@@ -457,8 +457,11 @@ async def _run(b: Builder, state: StageState, node: Node) -> None:
             "Env": env or None, "User": state.config.get("User") or "",
             "WorkingDir": state.config.get("WorkingDir") or "",
             "AttachStdout": True, "AttachStderr": True, "HostConfig": host_config}
-    result = await run_container(b.engine, body, b.out,
-                                 lambda cid: b.out(f" ---> Running in {cid[:12]}\n"))
+    def created(cid: str) -> None:
+        b.context.note_container(cid)    # the build's journal (build/leftovers.py)
+        b.out(f" ---> Running in {cid[:12]}\n")
+
+    result = await run_container(b.engine, body, b.out, created)
     cid = result.container_id
     removed = False
     try:

@@ -60,6 +60,9 @@ class Engine:
         await self.networks.start()
         self._events_task = asyncio.create_task(self._follow_exits(await self._subscribe()))
         await self.containers.restart_on_boot()
+        from longboat.build import leftovers
+
+        await leftovers.clean(self)   # what builds left when an earlier engine died
 
     async def stop(self) -> None:
         """A clean stop (SIGTERM): running containers keep their networking (live

@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
+import re
 import secrets
+import socket
 import threading
 
 from longboat.engine.network_drivers import Driver, drivers
@@ -34,9 +37,13 @@ if TYPE_CHECKING:
 
 BUILTIN = ("bridge", "host", "none")
 Configs = list[dict[str, "Any"]]
+NetworkList = list["Network"]
 Filters = dict[str, list[str]]
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 _TRUE = ("1", "t", "true", "True", "TRUE")
+#: what nftables' renderer takes as an interface name, and the kernel too
+_BRIDGE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+log = logging.getLogger("longboat.engine.networks")
 
 
 class Forbidden(LongboatError):
@@ -386,7 +393,13 @@ class Networks:
         configs = ipam.get("Config") or []
         if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
             raise InvalidArgument("IPAM.Config must be a list of objects")
-        config_from = (body.get("ConfigFrom") or {}).get("Network") or ""
+        config_from = body.get("ConfigFrom") or {}
+        if not isinstance(config_from, dict) or not isinstance(
+                config_from.get("Network") or "", str):
+            raise InvalidArgument("ConfigFrom must be an object with a Network name")
+        config_from = config_from.get("Network") or ""
+        for config in configs:
+            self._checked_config(config)    # every address parsed before anything changes
         config_only = bool(body.get("ConfigOnly"))
         with self.lock:
             if name in BUILTIN:
@@ -432,6 +445,10 @@ class Networks:
                 if len(bridge) > 15:
                     raise InvalidArgument(f"bridge name {bridge!r} is longer than 15 "
                                           "characters")
+                if not _BRIDGE_NAME.fullmatch(bridge) or bridge in (".", ".."):
+                    raise InvalidArgument(f"invalid bridge name {bridge!r} "
+                                          f"({BRIDGE_NAME_OPTION}): 1 to 15 of A-Z a-z 0-9 "
+                                          "_ . -")
                 if any(n.driver == "bridge" and n.bridge == bridge
                        for n in self.by_id.values()):
                     raise Conflict(f"bridge name {bridge} is already used by another "
@@ -452,28 +469,58 @@ class Networks:
                                    _pools=made, _endpoints={}, _user_subnets=sorted(
                                        {_version(c) for c in configs if c.get("Subnet")})),
                               os.path.join(self.records, f"{nid}.json"))
+            adopted = driver_name == "bridge" and _link_exists(network.bridge)
             try:
+                # the firewall with this network rendered (so checked) before any change
+                self._render([*self.by_id.values(), network])
                 driver.create_network(network)
             except BaseException:
                 for i, _ in enumerate(made):
                     self.ipam.remove_network(network.pool_key(i))
                 raise
-            network.save()
-            self.by_id[nid] = network
-        self.apply_firewall()
+            try:
+                network.save()
+                self.by_id[nid] = network
+                self.apply_firewall()
+            except BaseException:
+                # a create that fails changes nothing: no record, pool or bridge stays
+                self._forget(network)
+                if not adopted:
+                    try:
+                        driver.delete_network(network)
+                    except Exception:
+                        log.exception("undoing network %s: its link", name)
+                try:
+                    self.apply_firewall()
+                except Exception:
+                    log.exception("undoing network %s: the firewall", name)
+                raise
         self.publish("create", network)
         return {"Id": nid, "Warning": ""}
 
+    def _render(self, networks: NetworkList) -> str:
+        """The firewall's script for these networks (raises what the renderer refuses)."""
+        from longboat.engine import firewall
+        from longboat.network import nftables
+
+        return nftables.render(firewall.ruleset(networks), firewall.table_name(self.engine))
+
     @staticmethod
     def _checked_config(config: dict[str, Any]) -> dict[str, Any]:
+        """One IPAM config, every address parsed as Docker's net.ParseIP/ParseCIDR take
+        them (no IPv6 zone: ``ipaddress`` keeps any text after ``%``, and it would reach
+        the firewall's script): InvalidArgument, never a 500 later."""
         out: dict[str, Any] = {}
         for key in ("Subnet", "IPRange", "Gateway"):
             value = config.get(key)
             if value:
                 if not isinstance(value, str):
                     raise InvalidArgument(f"IPAM.Config.{key} must be a string")
+                _parsed(value, f"IPAM.Config.{key}", cidr=key != "Gateway")
                 out[key] = value
         aux = _strings(config.get("AuxiliaryAddresses"), "IPAM.Config.AuxiliaryAddresses")
+        for key, value in aux.items():
+            _parsed(value, f"auxiliary address {key}", cidr=False)
         if aux:
             out["AuxiliaryAddresses"] = aux
         return out
@@ -556,7 +603,27 @@ class Networks:
         from longboat.engine import firewall
 
         with self.lock:    # endpoints change in executor threads
-            firewall.apply(self.engine, list(self.by_id.values()))
+            networks = list(self.by_id.values())
+            try:
+                self._render(networks)
+            except InvalidArgument:
+                networks = self._renderable(networks)
+            firewall.apply(self.engine, networks)
+
+    def _renderable(self, networks: NetworkList) -> NetworkList:
+        """The networks the renderer takes, each tried alone: a record it refuses (an
+        engine before validation stored it) is left out of the firewall, with an error
+        in the log, rather than stopping every apply (and the engine's start)."""
+        kept = []
+        for network in networks:
+            try:
+                self._render([network])
+            except InvalidArgument as exc:
+                log.error("network %s (%s) is left out of the firewall: %s", network.name,
+                          network.id[:12], exc)
+                continue
+            kept.append(network)
+        return kept
 
     # -- engine start and stop ----------------------------------------------------------
     async def start(self) -> None:
@@ -587,6 +654,28 @@ class Networks:
                 if not network.config_only and not network.endpoints:
                     self.drivers[network.driver].release_network(network)
         firewall.remove(self.engine)
+
+
+def _parsed(value: str, field: str, *, cidr: bool) -> None:
+    try:
+        if "%" in value:
+            raise ValueError(value)
+        if cidr:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        kind = "CIDR address" if cidr else "IP address"
+        raise InvalidArgument(f"invalid {kind} in {field}: {value!r}") from None
+
+
+def _link_exists(name: str) -> bool:
+    """Whether a link of that name is in this thread's network namespace."""
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
 
 
 def _version(config: dict[str, Any]) -> int:
