@@ -136,3 +136,7 @@ def test_a_bad_record_from_an_older_engine_does_not_stop_the_firewall(host: Host
     table = host.run("nft", "list", "table", "inet", firewall.table_name(again))
     assert f"br-{good['Id'][:12]}" in table
     assert "lbo;old" not in table
+    # and networks are still created (and reach the firewall) next to it
+    later = _create(host, again, {"Name": "lbo-later"})
+    table = host.run("nft", "list", "table", "inet", firewall.table_name(again))
+    assert f"br-{later['Id'][:12]}" in table

@@ -471,8 +471,12 @@ class Networks:
                               os.path.join(self.records, f"{nid}.json"))
             adopted = driver_name == "bridge" and _link_exists(network.bridge)
             try:
-                # the firewall with this network rendered (so checked) before any change
-                self._render([*self.by_id.values(), network])
+                # the firewall with this network rendered (so checked) before any change;
+                # a bad record from before is left out, as apply_firewall leaves it
+                try:
+                    self._render([*self.by_id.values(), network])
+                except InvalidArgument:
+                    self._render([*self._renderable(list(self.by_id.values())), network])
                 driver.create_network(network)
             except BaseException:
                 for i, _ in enumerate(made):
