@@ -86,9 +86,9 @@ def _checked_address(value: Any, field: str, *, cidr: bool = False) -> None:
 
 
 def _checked_create(body: dict[str, Any]) -> None:
-    """What reaches the kernel or the nftables script, checked before the engine sees
-    it (the engine stores a network before its firewall is applied: a value the
-    renderer refuses would make every later apply fail)."""
+    """What reaches the kernel or the nftables script, checked here with the API's
+    words before the engine sees it (the engine checks again, renders the new ruleset
+    before it changes anything, and undoes a create whose firewall fails)."""
     options = body.get("Options")
     if isinstance(options, dict):
         bridge = options.get(BRIDGE_NAME_OPTION)
