@@ -294,9 +294,15 @@ def test_rm_run_that_cannot_start_prints_the_start_error_alone(
     if not os.path.exists(DEBIAN_DOCKER):
         pytest.skip("Debian's docker 20.10 client is not installed")
     for _ in range(3):      # the wait's answer and the start's error race in the CLI
-        for result in _both(engine, dockerd, "run", "--rm", "bb:1", "/nonexistent"):
+        results = _both(engine, dockerd, "run", "--rm", "bb:1", "/nonexistent")
+        for which, result in enumerate(results):
             assert result.returncode == 127
             lines = result.stderr.splitlines()
+            if which == 1:
+                # dockerd itself sometimes loses that race (seen in CI): the CLI then
+                # also logs its cancelled wait; we answer the wait first, every time
+                lines = [ln for ln in lines
+                         if "error waiting for container: context canceled" not in ln]
             assert len(lines) == 1, result.stderr
             assert lines[0].startswith("docker: Error response from daemon: ")
             assert "/nonexistent" in lines[0] and "no such file or directory" in lines[0]
