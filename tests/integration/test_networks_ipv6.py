@@ -169,12 +169,15 @@ def test_connect_with_addresses_on_a_stopped_container_is_checked_at_once(
     engine.docker("create", "--name", "lbq-stopped", "--network", "lbq6c", "bb:1", "true")
     try:
         before = inspect(engine, "lbq-stopped")["NetworkSettings"]["Networks"]
+        # lbq-web6's addresses as given (usually .2 and ::2; another when an earlier
+        # test's lbq-web6 was still leaving the network as this one joined)
+        held = web["NetworkSettings"]["Networks"]["lbq6"]
         for flags, message in (
                 (["--ip", "10.99.0.5"], "10.99.0.5"),                    # outside
-                (["--ip", "10.215.20.2"], "already in use"),             # lbq-web6's
+                (["--ip", held["IPAddress"]], "already in use"),         # lbq-web6's
                 (["--ip", "10.215.20.1"], "already in use"),             # the gateway
                 (["--ip6", "fd00:5a:99::5"], "fd00:5a:99::5"),           # outside
-                (["--ip6", "fd00:5a:20::2"], "already in use"),          # lbq-web6's
+                (["--ip6", held["GlobalIPv6Address"]], "already in use"),  # lbq-web6's
                 (["--ip", "10.215.20.300"], "10.215.20.300")):           # not an address
             refused = engine.docker("network", "connect", *flags, "lbq6", "lbq-stopped",
                                     check=False)
