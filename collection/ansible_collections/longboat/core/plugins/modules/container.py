@@ -328,11 +328,10 @@ differences:
 
 import time
 
-from ansible_collections.longboat.core.plugins.module_utils.api import ClientError
 from ansible_collections.longboat.core.plugins.module_utils.auth_config import (
     DEFAULT_PATH, x_registry_auth)
 from ansible_collections.longboat.core.plugins.module_utils.common import (
-    connect, fail_from, new_module)
+    new_module, run)
 from ansible_collections.longboat.core.plugins.module_utils.compare import (
     ComparisonError, resolve_comparisons)
 from ansible_collections.longboat.core.plugins.module_utils.container_spec import (
@@ -631,14 +630,8 @@ class ContainerManager:
 
 def main():
     module = new_module(ARGUMENTS, supports_check_mode=True)
-    engine = connect(module)
-    try:
-        result = ContainerManager(module, engine).run()
-    except ClientError as exc:
-        fail_from(module, exc, "container %s" % module.params["name"])
-    finally:
-        engine.close()
-    module.exit_json(**result)
+    run(module, "container %s" % module.params["name"],
+        lambda engine: ContainerManager(module, engine).run())
 
 
 if __name__ == "__main__":

@@ -176,13 +176,12 @@ import os
 import tarfile
 import tempfile
 
-from ansible_collections.longboat.core.plugins.module_utils.api import ClientError
 from ansible_collections.longboat.core.plugins.module_utils.auth_config import (
     DEFAULT_PATH, x_registry_auth)
 from ansible_collections.longboat.core.plugins.module_utils.build_context import (
     context_files)
 from ansible_collections.longboat.core.plugins.module_utils.common import (
-    connect, fail_from, new_module)
+    new_module, run)
 from ansible_collections.longboat.core.plugins.module_utils.image_ref import (
     full_reference, split_reference)
 
@@ -383,14 +382,8 @@ def main():
                         required_if=[("state", "present", ["source"]),
                                      ("source", "build", ["build"]),
                                      ("source", "load", ["load_path"])])
-    engine = connect(module)
-    try:
-        result = ImageManager(module, engine).run()
-    except ClientError as exc:
-        fail_from(module, exc, "image %s" % module.params["name"])
-    finally:
-        engine.close()
-    module.exit_json(**result)
+    run(module, "image %s" % module.params["name"],
+        lambda engine: ImageManager(module, engine).run())
 
 
 if __name__ == "__main__":

@@ -142,9 +142,8 @@ differences:
   elements: dict
 '''
 
-from ansible_collections.longboat.core.plugins.module_utils.api import ClientError
 from ansible_collections.longboat.core.plugins.module_utils.common import (
-    connect, fail_from, new_module)
+    new_module, run)
 from ansible_collections.longboat.core.plugins.module_utils.compare import (
     ComparisonError, resolve_comparisons)
 from ansible_collections.longboat.core.plugins.module_utils.network_spec import (
@@ -263,16 +262,14 @@ class NetworkManager:
 
 def main():
     module = new_module(ARGUMENTS, supports_check_mode=True)
-    engine = connect(module)
-    try:
-        result = NetworkManager(module, engine).run()
-    except ComparisonError as exc:
-        module.fail_json(msg=str(exc))
-    except ClientError as exc:
-        fail_from(module, exc, "network %s" % module.params["name"])
-    finally:
-        engine.close()
-    module.exit_json(**result)
+
+    def manage(engine):
+        try:
+            return NetworkManager(module, engine).run()
+        except ComparisonError as exc:
+            module.fail_json(msg=str(exc))
+
+    run(module, "network %s" % module.params["name"], manage)
 
 
 if __name__ == "__main__":

@@ -94,9 +94,8 @@ differences:
   elements: dict
 '''
 
-from ansible_collections.longboat.core.plugins.module_utils.api import ClientError
 from ansible_collections.longboat.core.plugins.module_utils.common import (
-    connect, fail_from, new_module)
+    new_module, run)
 from ansible_collections.longboat.core.plugins.module_utils.compare import (
     resolve_comparisons)
 from ansible_collections.longboat.core.plugins.module_utils.network_spec import (
@@ -112,7 +111,7 @@ ARGUMENTS = dict(
 )
 
 
-def run(module, engine):
+def manage(module, engine):
     params = module.params
     check = module.check_mode
     name = params["name"]
@@ -157,14 +156,7 @@ def run(module, engine):
 
 def main():
     module = new_module(ARGUMENTS, supports_check_mode=True)
-    engine = connect(module)
-    try:
-        result = run(module, engine)
-    except ClientError as exc:
-        fail_from(module, exc, "volume %s" % module.params["name"])
-    finally:
-        engine.close()
-    module.exit_json(**result)
+    run(module, "volume %s" % module.params["name"], lambda engine: manage(module, engine))
 
 
 if __name__ == "__main__":
